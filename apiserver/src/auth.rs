@@ -1,0 +1,1 @@
+//! auth (placeholder: owned by its work package).

@@ -1,0 +1,1 @@
+//! defaults (placeholder: owned by its work package).

@@ -1,0 +1,1 @@
+//! discovery (placeholder: owned by its work package).

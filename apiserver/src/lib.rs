@@ -1,0 +1,20 @@
+//! Kumos API server: the Kubernetes core/v1 REST API, backed by etcd or an embedded store.
+//!
+//! Layout: `storage` (the key-value contract and its backends), `resources` (the static table of what we
+//! serve), pure decision modules (`selector`, `validation`, `defaults`, `protobuf`, `table`), the HTTP
+//! surface (`routes`, `discovery`, `openapi`, `auth`) and the process shell (`tls`, `serve`).
+
+pub mod auth;
+pub mod defaults;
+pub mod discovery;
+pub mod error;
+pub mod openapi;
+pub mod protobuf;
+pub mod resources;
+pub mod routes;
+pub mod selector;
+pub mod serve;
+pub mod storage;
+pub mod table;
+pub mod tls;
+pub mod validation;

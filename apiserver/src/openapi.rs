@@ -1,0 +1,1 @@
+//! openapi (placeholder: owned by its work package).

@@ -1,0 +1,1 @@
+//! protobuf (placeholder: owned by its work package).

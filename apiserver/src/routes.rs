@@ -1,0 +1,1 @@
+//! routes (placeholder: owned by its work package).

@@ -1,0 +1,1 @@
+//! selector (placeholder: owned by its work package).

@@ -1,0 +1,1 @@
+//! serve (placeholder: owned by its work package).

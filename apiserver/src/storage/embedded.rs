@@ -1,0 +1,1 @@
+//! The embedded durable store (placeholder: owned by the storage work package).

@@ -1,0 +1,1 @@
+//! The etcd v3 backend (placeholder: owned by the storage work package).

@@ -1,0 +1,1 @@
+//! table (placeholder: owned by its work package).

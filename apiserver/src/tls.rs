@@ -1,0 +1,1 @@
+//! tls (placeholder: owned by its work package).

@@ -1,0 +1,1 @@
+//! validation (placeholder: owned by its work package).

@@ -1,0 +1,1 @@
+//! Test fixtures: start a `kumos server`, run kubectl against it, poll with deadlines.

@@ -1,0 +1,1 @@
+//! Kumos controllers: the Kubernetes framework and the core controllers.

@@ -1,0 +1,1 @@
+//! Kumos agent: registers with the master and runs tasks through containerizers.

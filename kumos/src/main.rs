@@ -1,0 +1,5 @@
+//! `kumos`: one binary, one subcommand per role.
+
+fn main() {
+    println!("kumos");
+}

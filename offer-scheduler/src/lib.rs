@@ -1,0 +1,1 @@
+//! Kumos master: Mesos-style resource offers with a hierarchical DRF allocator.
