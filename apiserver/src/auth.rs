@@ -1,1 +1,2 @@
-//! auth (placeholder: owned by its work package).
+//! Bearer-token authentication: requests without the token get 401 with a `Status` body
+//! (health and `/version` stay open). STUB: owned by the `binary` work package.

@@ -37,7 +37,12 @@ fn details(resource: &str, name: &str) -> Option<Value> {
 impl ApiError {
     /// A bare error with code, reason and message.
     pub fn new(code: u16, reason: &str, message: impl Into<String>) -> Self {
-        ApiError { code, reason: reason.to_string(), message: message.into(), details: None }
+        ApiError {
+            code,
+            reason: reason.to_string(),
+            message: message.into(),
+            details: None,
+        }
     }
 
     /// 404 `pods "x" not found`.
@@ -52,7 +57,11 @@ impl ApiError {
     pub fn already_exists(resource: &str, name: &str) -> Self {
         ApiError {
             details: details(resource, name),
-            ..Self::new(409, "AlreadyExists", format!("{resource} \"{name}\" already exists"))
+            ..Self::new(
+                409,
+                "AlreadyExists",
+                format!("{resource} \"{name}\" already exists"),
+            )
         }
     }
 
@@ -69,13 +78,20 @@ impl ApiError {
     pub fn conflict_with(resource: &str, name: &str, why: &str) -> Self {
         ApiError {
             details: details(resource, name),
-            ..Self::new(409, "Conflict", format!("Operation cannot be fulfilled on {resource} \"{name}\": {why}"))
+            ..Self::new(
+                409,
+                "Conflict",
+                format!("Operation cannot be fulfilled on {resource} \"{name}\": {why}"),
+            )
         }
     }
 
     /// 422 Invalid: `Pod "x" is invalid: <field>: <message>[, ...]` with `details.causes`.
     pub fn invalid(kind: &str, name: &str, causes: Vec<Cause>) -> Self {
-        let list: Vec<String> = causes.iter().map(|c| format!("{}: {}", c.field, c.message)).collect();
+        let list: Vec<String> = causes
+            .iter()
+            .map(|c| format!("{}: {}", c.field, c.message))
+            .collect();
         let summary = match list.len() {
             1 => list[0].clone(),
             _ => format!("[{}]", list.join(", ")),
@@ -86,7 +102,11 @@ impl ApiError {
             .collect();
         ApiError {
             details: Some(json!({ "name": name, "kind": kind, "causes": causes })),
-            ..Self::new(422, "Invalid", format!("{kind} \"{name}\" is invalid: {summary}"))
+            ..Self::new(
+                422,
+                "Invalid",
+                format!("{kind} \"{name}\" is invalid: {summary}"),
+            )
         }
     }
 
@@ -99,7 +119,11 @@ impl ApiError {
     pub fn forbidden(resource: &str, name: &str, why: &str) -> Self {
         ApiError {
             details: details(resource, name),
-            ..Self::new(403, "Forbidden", format!("{resource} \"{name}\" is forbidden: {why}"))
+            ..Self::new(
+                403,
+                "Forbidden",
+                format!("{resource} \"{name}\" is forbidden: {why}"),
+            )
         }
     }
 
@@ -127,17 +151,29 @@ impl ApiError {
 
     /// 405 MethodNotAllowed.
     pub fn method_not_allowed() -> Self {
-        Self::new(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
+        Self::new(
+            405,
+            "MethodNotAllowed",
+            "the server does not allow this method on the requested resource",
+        )
     }
 
     /// 413 RequestEntityTooLarge.
     pub fn too_large() -> Self {
-        Self::new(413, "RequestEntityTooLarge", "the request entity is too large")
+        Self::new(
+            413,
+            "RequestEntityTooLarge",
+            "the request entity is too large",
+        )
     }
 
     /// 500 InternalError.
     pub fn internal(message: impl std::fmt::Display) -> Self {
-        Self::new(500, "InternalError", format!("Internal error occurred: {message}"))
+        Self::new(
+            500,
+            "InternalError",
+            format!("Internal error occurred: {message}"),
+        )
     }
 
     /// The `Status` object for this error.
@@ -171,7 +207,10 @@ mod tests {
 
     #[test]
     fn messages_match_kube_apiserver() {
-        assert_eq!(ApiError::not_found("pods", "x").message, "pods \"x\" not found");
+        assert_eq!(
+            ApiError::not_found("pods", "x").message,
+            "pods \"x\" not found"
+        );
         assert_eq!(
             ApiError::conflict("pods", "x").message,
             "Operation cannot be fulfilled on pods \"x\": the object has been modified; please apply your \
@@ -180,9 +219,19 @@ mod tests {
         let invalid = ApiError::invalid(
             "Pod",
             "X",
-            vec![Cause { reason: "FieldValueInvalid".into(), message: "Invalid value: \"X\"".into(), field: "metadata.name".into() }],
+            vec![Cause {
+                reason: "FieldValueInvalid".into(),
+                message: "Invalid value: \"X\"".into(),
+                field: "metadata.name".into(),
+            }],
         );
-        assert_eq!(invalid.message, "Pod \"X\" is invalid: metadata.name: Invalid value: \"X\"");
-        assert_eq!(invalid.status()["details"]["causes"][0]["field"], "metadata.name");
+        assert_eq!(
+            invalid.message,
+            "Pod \"X\" is invalid: metadata.name: Invalid value: \"X\""
+        );
+        assert_eq!(
+            invalid.status()["details"]["causes"][0]["field"],
+            "metadata.name"
+        );
     }
 }

@@ -18,3 +18,12 @@ pub mod storage;
 pub mod table;
 pub mod tls;
 pub mod validation;
+pub mod watch;
+
+/// The whole HTTP surface: discovery, OpenAPI and the REST routes (authentication is layered on by `serve`).
+pub fn app(state: routes::AppState) -> axum::Router {
+    axum::Router::new()
+        .merge(discovery::router())
+        .merge(openapi::router())
+        .merge(routes::router(state))
+}

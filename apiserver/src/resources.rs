@@ -30,7 +30,16 @@ impl ResourceInfo {
 
     /// Verbs on the collection and on single objects, as discovery reports them.
     pub fn verbs(&self) -> &'static [&'static str] {
-        &["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
+        &[
+            "create",
+            "delete",
+            "deletecollection",
+            "get",
+            "list",
+            "patch",
+            "update",
+            "watch",
+        ]
     }
 
     /// The storage key prefix for this resource, ending in `/`: `/registry/pods/`.
@@ -145,7 +154,10 @@ mod tests {
     #[test]
     fn keys_follow_the_kubernetes_registry_layout() {
         let pods = by_name("pods").unwrap();
-        assert_eq!(pods.key(Some("default"), "web"), "/registry/pods/default/web");
+        assert_eq!(
+            pods.key(Some("default"), "web"),
+            "/registry/pods/default/web"
+        );
         let ns = by_kind("Namespace").unwrap();
         assert_eq!(ns.key(None, "default"), "/registry/namespaces/default");
         assert_eq!(pods.list_kind(), "PodList");

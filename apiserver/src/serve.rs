@@ -1,1 +1,1 @@
-//! serve (placeholder: owned by its work package).
+//! Serving the router over HTTPS (or plain HTTP for tests) until shutdown. STUB: owned by the `binary` package.
