@@ -9,6 +9,7 @@ mod schema;
 mod wire;
 
 use crate::error::ApiError;
+use json::DecodeError;
 use serde_json::{Map, Value};
 use wire::{Fields, WireValue};
 
@@ -50,28 +51,28 @@ fn bad(err: impl std::fmt::Display) -> ApiError {
     ApiError::bad_request(err.to_string())
 }
 
-fn bytes_of<'a>(value: WireValue<'a>, field: &str) -> Result<&'a [u8], ApiError> {
+fn bytes_of<'a>(value: WireValue<'a>, field: &'static str) -> Result<&'a [u8], DecodeError> {
     match value {
         WireValue::Bytes(b) => Ok(b),
-        other => Err(bad(format!(
-            "proto: wrong wireType = {} for field {field}",
-            other.wire_type()
-        ))),
+        other => Err(DecodeError::WrongWireType {
+            field,
+            wire_type: other.wire_type(),
+        }),
     }
 }
 
-fn text(value: WireValue<'_>, field: &str) -> Result<String, ApiError> {
+fn text(value: WireValue<'_>, field: &'static str) -> Result<String, DecodeError> {
     bytes_of(value, field).map(|b| String::from_utf8_lossy(b).into_owned())
 }
 
 /// Reads `runtime.Unknown{typeMeta=1{apiVersion=1, kind=2}, raw=2, contentEncoding=3, contentType=4}`.
-fn envelope(bytes: &[u8]) -> Result<Envelope<'_>, ApiError> {
+fn envelope(bytes: &[u8]) -> Result<Envelope<'_>, DecodeError> {
     let mut env = Envelope::default();
     for item in Fields::new(bytes) {
-        match item.map_err(bad)? {
+        match item? {
             (1, v) => {
                 for item in Fields::new(bytes_of(v, "typeMeta")?) {
-                    match item.map_err(bad)? {
+                    match item? {
                         (1, v) => env.api_version = text(v, "apiVersion")?,
                         (2, v) => env.kind = text(v, "kind")?,
                         _ => {}
@@ -91,11 +92,13 @@ fn envelope(bytes: &[u8]) -> Result<Envelope<'_>, ApiError> {
 
 /// Decodes a protobuf request body into the equivalent JSON object (with `kind`/`apiVersion` from the
 /// envelope). Unknown kinds → 415 UnsupportedMediaType; malformed bytes → 400 BadRequest.
+// The signature is the module's fixed public interface; `ApiError` is large but built only on failure.
+#[allow(clippy::result_large_err)]
 pub fn decode(body: &[u8]) -> Result<Value, ApiError> {
     let rest = body.strip_prefix(MAGIC).ok_or_else(|| {
         bad("provided data does not appear to be a protobuf message, expected prefix [107 56 115 0]")
     })?;
-    let env = envelope(rest)?;
+    let env = envelope(rest).map_err(bad)?;
     if env.kind.is_empty() {
         return Err(bad("Object 'Kind' is missing in protobuf envelope"));
     }
