@@ -45,9 +45,12 @@ pub enum DecodeError {
 }
 
 /// What has been read for one field so far.
-enum Slot {
+enum Slot<'a> {
     Empty,
     One(Value),
+    /// A singular embedded message seen one or more times: protobuf merges repeats, which is the same
+    /// as decoding the concatenated bytes.
+    Parts(Vec<&'a [u8]>),
     Many(Vec<Value>),
     Map(BTreeMap<String, Value>),
 }
@@ -76,15 +79,19 @@ pub fn message(
     emit(schema, msg, slots, depth)
 }
 
-fn read_field(
+fn read_field<'a>(
     schema: &Schema,
     field: &Field,
-    value: WireValue<'_>,
-    slot: &mut Slot,
+    value: WireValue<'a>,
+    slot: &mut Slot<'a>,
     depth: usize,
 ) -> Result<(), DecodeError> {
     match field.shape {
-        Shape::Single => *slot = Slot::One(single(schema, field, field.ty, value, depth)?),
+        Shape::Single => match (field.ty, value, slot) {
+            (Ty::Message(_), WireValue::Bytes(part), Slot::Parts(parts)) => parts.push(part),
+            (Ty::Message(_), WireValue::Bytes(part), slot) => *slot = Slot::Parts(vec![part]),
+            (_, _, slot) => *slot = Slot::One(single(schema, field, field.ty, value, depth)?),
+        },
         Shape::Repeated => {
             let mut items = Vec::new();
             match (field.ty, value) {
@@ -222,7 +229,7 @@ fn is_zero_scalar(value: &Value) -> bool {
 fn emit(
     schema: &Schema,
     msg: &Message,
-    slots: Vec<Slot>,
+    slots: Vec<Slot<'_>>,
     depth: usize,
 ) -> Result<Map<String, Value>, DecodeError> {
     let mut out = Map::new();
@@ -230,6 +237,12 @@ fn emit(
         let value = match slot {
             Slot::Many(items) if !items.is_empty() => Value::Array(items),
             Slot::Map(map) if !map.is_empty() => Value::Object(map.into_iter().collect()),
+            Slot::Parts(parts) => match field.ty {
+                Ty::Message(name) => {
+                    Value::Object(message(schema, name, &parts.concat(), depth + 1)?)
+                }
+                _ => continue,
+            },
             Slot::One(v) if field.ptr => v,
             Slot::One(v) if matches!(field.ty, Ty::Scalar(_)) && is_zero_scalar(&v) => {
                 match field.keep {

@@ -213,3 +213,16 @@ fn fixtures_round_trip_through_the_encoder() {
     }
     assert!(seen >= 10);
 }
+
+#[test]
+fn repeated_singular_messages_merge() {
+    // metadata sent twice: protobuf merges (name from the first, namespace and labels from both).
+    let raw = Msg::new()
+        .msg(1, Msg::new().str(1, "a").entry(11, "x", "1"))
+        .msg(1, Msg::new().str(3, "ns").entry(11, "y", "2"));
+    let out = decode(&Msg::body("v1", "ConfigMap", raw)).unwrap_or_default();
+    assert_eq!(
+        out["metadata"],
+        json!({"name": "a", "namespace": "ns", "creationTimestamp": null, "labels": {"x": "1", "y": "2"}})
+    );
+}
