@@ -13,29 +13,32 @@ use json::DecodeError;
 use serde_json::{Map, Value};
 use wire::{Fields, WireValue};
 
+/// The media type of Kubernetes protobuf bodies (the `Content-Type` kubectl ≥1.32 sends on `create <kind>`).
+pub const CONTENT_TYPE: &str = "application/vnd.kubernetes.protobuf";
+
 /// The four bytes every Kubernetes protobuf body starts with.
 pub const MAGIC: &[u8; 4] = b"k8s\0";
 
-/// The `(apiVersion, kind)` pairs we decode, and the schema message of each.
-const KINDS: &[(&str, &str, &str)] = &[
-    ("v1", "Namespace", "Namespace"),
-    ("v1", "ConfigMap", "ConfigMap"),
-    ("v1", "Service", "Service"),
-    ("v1", "Pod", "Pod"),
-    ("v1", "ReplicationController", "ReplicationController"),
-    ("v1", "Endpoints", "Endpoints"),
-    ("v1", "Event", "Event"),
-    ("v1", "Node", "Node"),
-    ("v1", "Binding", "Binding"),
-    ("v1", "Secret", "Secret"),
-    ("v1", "ServiceAccount", "ServiceAccount"),
-    ("v1", "ResourceQuota", "ResourceQuota"),
-    ("v1", "LimitRange", "LimitRange"),
-    ("v1", "PersistentVolume", "PersistentVolume"),
-    ("v1", "PersistentVolumeClaim", "PersistentVolumeClaim"),
-    ("v1", "PodTemplate", "PodTemplate"),
-    ("v1", "DeleteOptions", "DeleteOptions"),
-    ("meta.k8s.io/v1", "DeleteOptions", "DeleteOptions"),
+/// The `(apiVersion, kind)` pairs we decode; the kind is also the name of its schema message.
+const KINDS: &[(&str, &str)] = &[
+    ("v1", "Namespace"),
+    ("v1", "ConfigMap"),
+    ("v1", "Service"),
+    ("v1", "Pod"),
+    ("v1", "ReplicationController"),
+    ("v1", "Endpoints"),
+    ("v1", "Event"),
+    ("v1", "Node"),
+    ("v1", "Binding"),
+    ("v1", "Secret"),
+    ("v1", "ServiceAccount"),
+    ("v1", "ResourceQuota"),
+    ("v1", "LimitRange"),
+    ("v1", "PersistentVolume"),
+    ("v1", "PersistentVolumeClaim"),
+    ("v1", "PodTemplate"),
+    ("v1", "DeleteOptions"),
+    ("meta.k8s.io/v1", "DeleteOptions"),
 ];
 
 /// The `runtime.Unknown` envelope fields we use.
@@ -112,9 +115,9 @@ pub fn decode(body: &[u8]) -> Result<Value, ApiError> {
             ),
         ));
     }
-    let Some(&(_, _, message)) = KINDS
+    let Some(&(_, message)) = KINDS
         .iter()
-        .find(|(version, kind, _)| *version == env.api_version && *kind == env.kind)
+        .find(|(version, kind)| *version == env.api_version && *kind == env.kind)
     else {
         return Err(ApiError::new(
             415,

@@ -226,3 +226,15 @@ fn repeated_singular_messages_merge() {
         json!({"name": "a", "namespace": "ns", "creationTimestamp": null, "labels": {"x": "1", "y": "2"}})
     );
 }
+
+#[test]
+fn every_supported_kind_decodes_an_empty_object() {
+    for (api_version, kind) in super::KINDS {
+        let out = decode(&Msg::body(api_version, kind, Msg::new()));
+        let out = out.unwrap_or_else(|e| panic!("{kind}: {e}"));
+        assert_eq!(
+            (out["kind"].as_str(), out["apiVersion"].as_str()),
+            (Some(*kind), Some(*api_version))
+        );
+    }
+}
