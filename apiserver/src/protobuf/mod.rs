@@ -84,8 +84,9 @@ fn envelope(bytes: &[u8]) -> Result<Envelope<'_>, DecodeError> {
             }
             (2, v) => env.raw = bytes_of(v, "raw")?,
             (3, v) => env.content_encoding = text(v, "contentEncoding")?,
+            // Only checked for well-formedness: `raw` is always protobuf on this path.
             (4, v) => {
-                text(v, "contentType")?;
+                bytes_of(v, "contentType")?;
             }
             _ => {}
         }
