@@ -5,6 +5,8 @@ use crate::error::ApiError;
 use crate::resources::ResourceInfo;
 use serde_json::Value;
 
+pub mod names;
+
 /// Validates an object for create (after defaulting; name and namespace already set). 422 Invalid on failure.
 pub fn validate_create(_resource: &ResourceInfo, _object: &Value) -> Result<(), ApiError> {
     unimplemented!("validation package")
