@@ -1,0 +1,558 @@
+//! Validation of services, replication controllers, config maps, namespaces, endpoints and events.
+
+use super::meta::{annotations, labels};
+use super::names::{config_map_key, dns1123_label, port_name, port_num, qualified_name};
+use super::pod::pod_spec;
+use super::{arr_at, go_map, obj_at, path, q, str_at, FieldError};
+use crate::selector::{LabelOp, LabelSelector, Requirement};
+use serde_json::Value;
+use std::collections::HashSet;
+
+const PROTOCOLS: &[&str] = &["SCTP", "TCP", "UDP"];
+const SERVICE_TYPES: &[&str] = &["ClusterIP", "ExternalName", "LoadBalancer", "NodePort"];
+const AFFINITIES: &[&str] = &["ClientIP", "None"];
+const TRAFFIC_POLICIES: &[&str] = &["Cluster", "Local"];
+
+fn non_negative(v: &Value, key: &str, field: &str, errs: &mut Vec<FieldError>) {
+    if let Some(n) = v.get(key).and_then(Value::as_i64).filter(|n| *n < 0) {
+        errs.push(FieldError::invalid(
+            field,
+            n,
+            "must be greater than or equal to 0",
+        ));
+    }
+}
+
+/// `ValidateService`.
+pub(crate) fn service(object: &Value) -> Vec<FieldError> {
+    let spec = object.get("spec").unwrap_or(&Value::Null);
+    let mut errs = Vec::new();
+    let ty = str_at(spec, "type");
+    let cluster_ip = str_at(spec, "clusterIP");
+    let headless = cluster_ip == "None";
+    let ports = arr_at(spec, "ports");
+    if ports.is_empty() && !headless && ty != "ExternalName" {
+        errs.push(FieldError::required("spec.ports", ""));
+    }
+    if ty == "ExternalName" {
+        if !cluster_ip.is_empty() && !headless {
+            errs.push(FieldError::forbidden(
+                "spec.clusterIPs",
+                "may not be set for ExternalName services",
+            ));
+        }
+        let name = str_at(spec, "externalName");
+        if name.is_empty() {
+            errs.push(FieldError::required("spec.externalName", ""));
+        }
+    }
+    let mut names = HashSet::new();
+    for (i, port) in ports.iter().enumerate() {
+        service_port(
+            port,
+            ports.len() > 1,
+            &mut names,
+            &format!("spec.ports[{i}]"),
+            &mut errs,
+        );
+    }
+    if ty == "ClusterIP" {
+        for (i, port) in ports.iter().enumerate() {
+            if port.get("nodePort").and_then(Value::as_i64).unwrap_or(0) != 0 {
+                errs.push(FieldError::forbidden(
+                    &format!("spec.ports[{i}].nodePort"),
+                    "may not be used when `type` is 'ClusterIP'",
+                ));
+            }
+        }
+    }
+    let mut seen = HashSet::new();
+    for (i, port) in ports.iter().enumerate() {
+        let protocol = str_at(port, "protocol");
+        let number = port.get("port").and_then(Value::as_i64).unwrap_or(0);
+        if !seen.insert((protocol, number)) {
+            errs.push(FieldError::duplicate(
+                &format!("spec.ports[{i}]"),
+                format!(
+                    "core.ServicePort{{Name:\"\", Protocol:{}, AppProtocol:(*string)(nil), Port:{number}, TargetPort:intstr.IntOrString{{Type:0, IntVal:0, StrVal:\"\"}}, NodePort:0}}",
+                    q(protocol)
+                ),
+            ));
+        }
+    }
+    errs.extend(labels(obj_at(spec, "selector"), "spec.selector"));
+    let affinity = str_at(spec, "sessionAffinity");
+    if affinity.is_empty() {
+        errs.push(FieldError::required("spec.sessionAffinity", ""));
+    } else if !AFFINITIES.contains(&affinity) {
+        errs.push(FieldError::not_supported(
+            "spec.sessionAffinity",
+            affinity,
+            AFFINITIES,
+        ));
+    }
+    if ty.is_empty() {
+        errs.push(FieldError::required("spec.type", ""));
+    } else if !SERVICE_TYPES.contains(&ty) {
+        errs.push(FieldError::not_supported("spec.type", ty, SERVICE_TYPES));
+    }
+    if !cluster_ip.is_empty() && !headless && cluster_ip.parse::<std::net::IpAddr>().is_err() {
+        errs.push(FieldError::invalid(
+            "spec.clusterIPs[0]",
+            q(cluster_ip),
+            "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)",
+        ));
+    }
+    for key in ["internalTrafficPolicy", "externalTrafficPolicy"] {
+        let v = str_at(spec, key);
+        if !v.is_empty() && !TRAFFIC_POLICIES.contains(&v) {
+            errs.push(FieldError::not_supported(
+                &path("spec", key),
+                v,
+                TRAFFIC_POLICIES,
+            ));
+        }
+    }
+    errs
+}
+
+fn service_port(
+    port: &Value,
+    require_name: bool,
+    names: &mut HashSet<String>,
+    base: &str,
+    errs: &mut Vec<FieldError>,
+) {
+    let name = str_at(port, "name");
+    if require_name && name.is_empty() {
+        errs.push(FieldError::required(&path(base, "name"), ""));
+    } else if !name.is_empty() {
+        for msg in dns1123_label(name) {
+            errs.push(FieldError::invalid(&path(base, "name"), q(name), &msg));
+        }
+        if !names.insert(name.to_string()) {
+            errs.push(FieldError::duplicate(&path(base, "name"), q(name)));
+        }
+    }
+    let number = port.get("port").and_then(Value::as_i64).unwrap_or(0);
+    for msg in port_num(number) {
+        errs.push(FieldError::invalid(&path(base, "port"), number, &msg));
+    }
+    let protocol = str_at(port, "protocol");
+    if protocol.is_empty() {
+        errs.push(FieldError::required(&path(base, "protocol"), ""));
+    } else if !PROTOCOLS.contains(&protocol) {
+        errs.push(FieldError::not_supported(
+            &path(base, "protocol"),
+            protocol,
+            PROTOCOLS,
+        ));
+    }
+    match port.get("targetPort") {
+        Some(Value::Number(n)) => {
+            let n = n.as_i64().unwrap_or(0);
+            for msg in port_num(n) {
+                errs.push(FieldError::invalid(&path(base, "targetPort"), n, &msg));
+            }
+        }
+        Some(Value::String(s)) => {
+            for msg in port_name(s) {
+                errs.push(FieldError::invalid(&path(base, "targetPort"), q(s), &msg));
+            }
+        }
+        _ => {}
+    }
+}
+
+/// `ValidateServiceUpdate`: the primary cluster IP may not change once set.
+pub(crate) fn service_update(new: &Value, old: &Value) -> Vec<FieldError> {
+    let (new_spec, old_spec) = (&new["spec"], &old["spec"]);
+    if str_at(new_spec, "type") == "ExternalName" || str_at(old_spec, "type") == "ExternalName" {
+        return Vec::new();
+    }
+    let (new_ip, old_ip) = (str_at(new_spec, "clusterIP"), str_at(old_spec, "clusterIP"));
+    if !new_ip.is_empty() && !old_ip.is_empty() && new_ip != old_ip {
+        let ips: Vec<String> = match new_spec.get("clusterIPs").and_then(Value::as_array) {
+            Some(list) if !list.is_empty() => list
+                .iter()
+                .map(|v| q(v.as_str().unwrap_or_default()))
+                .collect(),
+            _ => vec![q(new_ip)],
+        };
+        return vec![FieldError::invalid(
+            "spec.clusterIPs[0]",
+            format!("[]string{{{}}}", ips.join(", ")),
+            "may not change once set",
+        )];
+    }
+    Vec::new()
+}
+
+/// `ValidateReplicationController`.
+pub(crate) fn replication_controller(object: &Value) -> Vec<FieldError> {
+    let spec = object.get("spec").unwrap_or(&Value::Null);
+    let mut errs = Vec::new();
+    non_negative(spec, "minReadySeconds", "spec.minReadySeconds", &mut errs);
+    let selector = obj_at(spec, "selector");
+    if selector.is_none_or(|s| s.is_empty()) {
+        errs.push(FieldError::required("spec.selector", ""));
+    }
+    non_negative(spec, "replicas", "spec.replicas", &mut errs);
+    let Some(template) = spec.get("template").filter(|t| t.is_object()) else {
+        errs.push(FieldError::required("spec.template", ""));
+        return errs;
+    };
+    let template_meta = template.get("metadata").unwrap_or(&Value::Null);
+    let template_labels = obj_at(template_meta, "labels");
+    if let Some(selector) = selector.filter(|s| !s.is_empty()) {
+        let requirements = selector
+            .iter()
+            .map(|(k, v)| Requirement {
+                key: k.clone(),
+                op: LabelOp::In,
+                values: vec![v.as_str().unwrap_or_default().to_string()],
+            })
+            .collect();
+        if !(LabelSelector { requirements }).matches_labels(template_labels) {
+            errs.push(FieldError::invalid(
+                "spec.template.metadata.labels",
+                go_map(template_labels),
+                "`selector` does not match template `labels`",
+            ));
+        }
+    }
+    errs.extend(labels(template_labels, "spec.template.labels"));
+    errs.extend(annotations(
+        obj_at(template_meta, "annotations"),
+        "spec.template.annotations",
+    ));
+    let template_spec = template.get("spec").unwrap_or(&Value::Null);
+    errs.extend(pod_spec(template_spec, "spec.template.spec"));
+    let restart = str_at(template_spec, "restartPolicy");
+    if restart != "Always" {
+        errs.push(FieldError::not_supported(
+            "spec.template.spec.restartPolicy",
+            restart,
+            &["Always"],
+        ));
+    }
+    if let Some(ads) = template_spec
+        .get("activeDeadlineSeconds")
+        .and_then(Value::as_i64)
+    {
+        errs.push(FieldError::invalid(
+            "spec.template.spec.activeDeadlineSeconds",
+            ads,
+            "activeDeadlineSeconds in ReplicationController is not Supported",
+        ));
+    }
+    errs
+}
+
+/// `ValidateConfigMap`: keys, no key in both `data` and `binaryData`, total size.
+pub(crate) fn config_map(object: &Value) -> Vec<FieldError> {
+    const MAX_SIZE: usize = 1024 * 1024;
+    let mut errs = Vec::new();
+    let data = obj_at(object, "data");
+    let binary = obj_at(object, "binaryData");
+    let mut total = 0;
+    for (key, value) in data.into_iter().flatten() {
+        let field = format!("data[{key}]");
+        for msg in config_map_key(key) {
+            errs.push(FieldError::invalid(&field, q(key), &msg));
+        }
+        if binary.is_some_and(|b| b.contains_key(key)) {
+            errs.push(FieldError::invalid(
+                &field,
+                q(key),
+                "duplicate of key present in binaryData",
+            ));
+        }
+        total += value.as_str().map_or(0, str::len);
+    }
+    for (key, value) in binary.into_iter().flatten() {
+        let field = format!("binaryData[{key}]");
+        for msg in config_map_key(key) {
+            errs.push(FieldError::invalid(&field, q(key), &msg));
+        }
+        if data.is_some_and(|d| d.contains_key(key)) {
+            errs.push(FieldError::invalid(
+                &field,
+                q(key),
+                "duplicate of key present in data",
+            ));
+        }
+        // base64 text: 3 bytes per 4 characters.
+        total += value.as_str().map_or(0, |s| s.len() / 4 * 3);
+    }
+    if total > MAX_SIZE {
+        errs.push(FieldError::too_long("", MAX_SIZE));
+    }
+    errs
+}
+
+/// `ValidateConfigMapUpdate`: an immutable config map keeps its data and its immutability.
+pub(crate) fn config_map_update(new: &Value, old: &Value) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    if old.get("immutable") != Some(&Value::Bool(true)) {
+        return errs;
+    }
+    if new.get("immutable") != Some(&Value::Bool(true)) {
+        errs.push(FieldError::forbidden(
+            "immutable",
+            "field is immutable when `immutable` is set",
+        ));
+    }
+    for key in ["data", "binaryData"] {
+        let norm = |v: &Value| obj_at(v, key).filter(|m| !m.is_empty()).cloned();
+        if norm(new) != norm(old) {
+            errs.push(FieldError::forbidden(
+                key,
+                "field is immutable when `immutable` is set",
+            ));
+        }
+    }
+    errs
+}
+
+/// `ValidateNamespace`: spec finalizers must be standard or fully qualified.
+pub(crate) fn namespace(object: &Value) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    let spec = object.get("spec").unwrap_or(&Value::Null);
+    for f in arr_at(spec, "finalizers") {
+        let f = f.as_str().unwrap_or_default();
+        let msgs = qualified_name(f);
+        if !msgs.is_empty() {
+            for msg in msgs {
+                errs.push(FieldError::invalid("spec.finalizers", q(f), &msg));
+            }
+        } else if !f.contains('/') && !["kubernetes", "orphan", "foregroundDeletion"].contains(&f) {
+            errs.push(FieldError::invalid(
+                "spec.finalizers",
+                q(f),
+                "name is neither a standard finalizer name nor is it fully qualified",
+            ));
+        }
+    }
+    errs
+}
+
+/// `ValidateEndpoints`: ports and addresses of each subset.
+pub(crate) fn endpoints(object: &Value) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    for (i, subset) in arr_at(object, "subsets").iter().enumerate() {
+        let base = format!("subsets[{i}]");
+        for key in ["addresses", "notReadyAddresses"] {
+            for (j, addr) in arr_at(subset, key).iter().enumerate() {
+                let ip = str_at(addr, "ip");
+                if ip.parse::<std::net::IpAddr>().is_err() {
+                    errs.push(FieldError::invalid(
+                        &format!("{base}.{key}[{j}].ip"),
+                        q(ip),
+                        "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)",
+                    ));
+                }
+            }
+        }
+        let ports = arr_at(subset, "ports");
+        for (j, port) in ports.iter().enumerate() {
+            let idx = format!("{base}.ports[{j}]");
+            let name = str_at(port, "name");
+            if ports.len() > 1 && name.is_empty() {
+                errs.push(FieldError::required(&path(&idx, "name"), ""));
+            } else if !name.is_empty() {
+                for msg in dns1123_label(name) {
+                    errs.push(FieldError::invalid(&path(&idx, "name"), q(name), &msg));
+                }
+            }
+            let number = port.get("port").and_then(Value::as_i64).unwrap_or(0);
+            for msg in port_num(number) {
+                errs.push(FieldError::invalid(&path(&idx, "port"), number, &msg));
+            }
+            let protocol = str_at(port, "protocol");
+            if protocol.is_empty() {
+                errs.push(FieldError::required(&path(&idx, "protocol"), ""));
+            } else if !PROTOCOLS.contains(&protocol) {
+                errs.push(FieldError::not_supported(
+                    &path(&idx, "protocol"),
+                    protocol,
+                    PROTOCOLS,
+                ));
+            }
+        }
+    }
+    errs
+}
+
+/// Legacy core/v1 event validation: the involved object's namespace must agree with the event's.
+pub(crate) fn event(object: &Value) -> Vec<FieldError> {
+    let namespace = object
+        .pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let involved = object
+        .pointer("/involvedObject/namespace")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let ok = if involved.is_empty() {
+        namespace.is_empty() || namespace == "default"
+    } else {
+        namespace == involved
+    };
+    if ok {
+        Vec::new()
+    } else {
+        vec![FieldError::invalid(
+            "involvedObject.namespace",
+            q(involved),
+            "does not match event.namespace",
+        )]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn msgs(errs: Vec<FieldError>) -> Vec<String> {
+        errs.into_iter()
+            .map(|e| format!("{}: {}", e.field, e.body))
+            .collect()
+    }
+
+    fn svc(spec: Value) -> Value {
+        let mut s = json!({"type": "ClusterIP", "sessionAffinity": "None"});
+        if let (Some(base), Some(extra)) = (s.as_object_mut(), spec.as_object()) {
+            base.extend(extra.clone());
+        }
+        json!({"metadata": {"name": "s"}, "spec": s})
+    }
+
+    #[test]
+    fn service_rules() {
+        assert!(service(&svc(
+            json!({"ports": [{"port": 80, "protocol": "TCP", "targetPort": 8080}]})
+        ))
+        .is_empty());
+        assert_eq!(
+            msgs(service(&svc(json!({})))),
+            vec!["spec.ports: Required value"]
+        );
+        assert!(service(&svc(json!({"clusterIP": "None"}))).is_empty());
+        assert_eq!(
+            msgs(service(&svc(
+                json!({"ports": [{"port": 0, "protocol": "TCP"}, {"port": 81, "protocol": "TCP", "name": "b"}]})
+            ))),
+            vec![
+                "spec.ports[0].name: Required value",
+                "spec.ports[0].port: Invalid value: 0: must be between 1 and 65535, inclusive",
+            ]
+        );
+        assert_eq!(
+            msgs(service(&svc(json!({"type": "Fancy", "ports": [{"port": 1, "protocol": "TCP", "nodePort": 30000}]})))),
+            vec!["spec.type: Unsupported value: \"Fancy\": supported values: \"ClusterIP\", \"ExternalName\", \"LoadBalancer\", \"NodePort\""]
+        );
+        assert_eq!(
+            msgs(service(&svc(
+                json!({"ports": [{"port": 1, "protocol": "TCP", "nodePort": 30000}]})
+            ))),
+            vec!["spec.ports[0].nodePort: Forbidden: may not be used when `type` is 'ClusterIP'"]
+        );
+        assert_eq!(
+            msgs(service(&svc(json!({"type": "ExternalName"})))),
+            vec!["spec.externalName: Required value"]
+        );
+    }
+
+    #[test]
+    fn service_cluster_ip_is_immutable() {
+        let old = svc(json!({"clusterIP": "10.0.0.1"}));
+        let new = svc(json!({"clusterIP": "10.0.0.2", "clusterIPs": ["10.0.0.2"]}));
+        assert_eq!(
+            msgs(service_update(&new, &old)),
+            vec!["spec.clusterIPs[0]: Invalid value: []string{\"10.0.0.2\"}: may not change once set"]
+        );
+        assert!(service_update(&old, &old).is_empty());
+    }
+
+    fn rc(selector: Value, labels: Value, replicas: i64) -> Value {
+        json!({"metadata": {"name": "r"}, "spec": {"replicas": replicas, "selector": selector,
+            "template": {"metadata": {"labels": labels}, "spec": {"restartPolicy": "Always",
+                "dnsPolicy": "ClusterFirst", "containers": [{"name": "c", "image": "i",
+                "imagePullPolicy": "Always", "terminationMessagePolicy": "File"}]}}}})
+    }
+
+    #[test]
+    fn rc_rules() {
+        assert!(
+            replication_controller(&rc(json!({"app": "a"}), json!({"app": "a", "x": "y"}), 1))
+                .is_empty()
+        );
+        assert_eq!(
+            msgs(replication_controller(&rc(json!({"app": "b"}), json!({"app": "a"}), -1))),
+            vec![
+                "spec.replicas: Invalid value: -1: must be greater than or equal to 0",
+                "spec.template.metadata.labels: Invalid value: map[string]string{\"app\":\"a\"}: `selector` does not match template `labels`",
+            ]
+        );
+        let mut never = rc(json!({"app": "a"}), json!({"app": "a"}), 1);
+        never["spec"]["template"]["spec"]["restartPolicy"] = json!("Never");
+        assert_eq!(
+            msgs(replication_controller(&never)),
+            vec!["spec.template.spec.restartPolicy: Unsupported value: \"Never\": supported values: \"Always\""]
+        );
+        assert_eq!(
+            msgs(replication_controller(
+                &json!({"spec": {"selector": {"a": "b"}}})
+            )),
+            vec!["spec.template: Required value"]
+        );
+    }
+
+    #[test]
+    fn config_map_rules() {
+        assert_eq!(
+            msgs(config_map(&json!({"data": {"a b": "x", "k": "v"}, "binaryData": {"k": "AA=="}}))),
+            vec![
+                "data[a b]: Invalid value: \"a b\": a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')",
+                "data[k]: Invalid value: \"k\": duplicate of key present in binaryData",
+                "binaryData[k]: Invalid value: \"k\": duplicate of key present in data",
+            ]
+        );
+        let old = json!({"immutable": true, "data": {"a": "1"}});
+        assert!(config_map_update(&old, &old).is_empty());
+        assert_eq!(
+            msgs(config_map_update(&json!({"data": {"a": "2"}}), &old)),
+            vec![
+                "immutable: Forbidden: field is immutable when `immutable` is set",
+                "data: Forbidden: field is immutable when `immutable` is set",
+            ]
+        );
+    }
+
+    #[test]
+    fn namespace_endpoints_and_events() {
+        assert!(
+            namespace(&json!({"spec": {"finalizers": ["kubernetes", "example.com/x"]}})).is_empty()
+        );
+        assert_eq!(
+            msgs(namespace(&json!({"spec": {"finalizers": ["custom"]}}))),
+            vec!["spec.finalizers: Invalid value: \"custom\": name is neither a standard finalizer name nor is it fully qualified"]
+        );
+        assert_eq!(
+            msgs(endpoints(&json!({"subsets": [{"addresses": [{"ip": "x"}], "ports": [{"port": 80, "protocol": "TCP"}]}]}))),
+            vec!["subsets[0].addresses[0].ip: Invalid value: \"x\": must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)"]
+        );
+        assert!(event(
+            &json!({"metadata": {"namespace": "a"}, "involvedObject": {"namespace": "a"}})
+        )
+        .is_empty());
+        assert_eq!(
+            msgs(event(
+                &json!({"metadata": {"namespace": "a"}, "involvedObject": {"namespace": "b"}})
+            )),
+            vec!["involvedObject.namespace: Invalid value: \"b\": does not match event.namespace"]
+        );
+    }
+}
