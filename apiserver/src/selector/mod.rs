@@ -1,5 +1,9 @@
 //! Label and field selectors: parsing (`a=b,c in (x,y),!d`) and matching against JSON objects. Pure.
 
+// `ApiError` (the shared error type fixed by the module interfaces) is larger than clippy's threshold;
+// boxing it belongs in error.rs, not here.
+#![allow(clippy::result_large_err)]
+
 mod field;
 mod label;
 

@@ -3,6 +3,10 @@
 //! Objects are checked in JSON form: first against the k8s-openapi schema (type mismatches are the 400 decode
 //! errors the real server returns), then field by field with the v1.33 `ValidateX` rules and texts.
 
+// `ApiError` (the shared error type fixed by the module interfaces) is larger than clippy's threshold;
+// boxing it belongs in error.rs, not here.
+#![allow(clippy::result_large_err)]
+
 mod core;
 mod meta;
 pub mod names;
