@@ -136,7 +136,11 @@ fn service(obj: &mut Map<String, Value>) {
             }
         }
     }
-    if ty == "NodePort" || ty == "LoadBalancer" {
+    let has_external_ips = spec
+        .get("externalIPs")
+        .and_then(Value::as_array)
+        .is_some_and(|a| !a.is_empty());
+    if ty == "NodePort" || ty == "LoadBalancer" || (ty == "ClusterIP" && has_external_ips) {
         set_default(spec, "externalTrafficPolicy", json!("Cluster"));
     }
     if ty == "LoadBalancer" {
@@ -148,7 +152,14 @@ fn service(obj: &mut Map<String, Value>) {
         if is_empty(spec, "ipFamilies") {
             spec.insert("ipFamilies".into(), json!(["IPv4"]));
         }
-        // The allocator mirrors a requested clusterIP into clusterIPs.
+        // The strategy keeps clusterIP and clusterIPs in sync, whichever the client set.
+        let first = spec
+            .pointer("/clusterIPs/0")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        if let Some(first) = first.filter(|_| is_empty(spec, "clusterIP")) {
+            spec.insert("clusterIP".into(), json!(first));
+        }
         let ip = spec
             .get("clusterIP")
             .and_then(Value::as_str)

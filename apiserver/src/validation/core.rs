@@ -1,17 +1,13 @@
-//! Validation of services, replication controllers, config maps, namespaces, endpoints and events.
+//! Validation of replication controllers, config maps, namespaces, endpoints and events.
 
 use super::meta::{annotations, labels};
-use super::names::{config_map_key, dns1123_label, port_name, port_num, qualified_name};
+use super::names::{config_map_key, dns1123_label, port_num, qualified_name};
 use super::pod::pod_spec;
 use super::{arr_at, go_map, obj_at, path, q, str_at, FieldError};
 use crate::selector::{LabelOp, LabelSelector, Requirement};
 use serde_json::Value;
-use std::collections::HashSet;
 
 const PROTOCOLS: &[&str] = &["SCTP", "TCP", "UDP"];
-const SERVICE_TYPES: &[&str] = &["ClusterIP", "ExternalName", "LoadBalancer", "NodePort"];
-const AFFINITIES: &[&str] = &["ClientIP", "None"];
-const TRAFFIC_POLICIES: &[&str] = &["Cluster", "Local"];
 
 fn non_negative(v: &Value, key: &str, field: &str, errs: &mut Vec<FieldError>) {
     if let Some(n) = v.get(key).and_then(Value::as_i64).filter(|n| *n < 0) {
@@ -21,171 +17,6 @@ fn non_negative(v: &Value, key: &str, field: &str, errs: &mut Vec<FieldError>) {
             "must be greater than or equal to 0",
         ));
     }
-}
-
-/// `ValidateService`.
-pub(crate) fn service(object: &Value) -> Vec<FieldError> {
-    let spec = object.get("spec").unwrap_or(&Value::Null);
-    let mut errs = Vec::new();
-    let ty = str_at(spec, "type");
-    let cluster_ip = str_at(spec, "clusterIP");
-    let headless = cluster_ip == "None";
-    let ports = arr_at(spec, "ports");
-    if ports.is_empty() && !headless && ty != "ExternalName" {
-        errs.push(FieldError::required("spec.ports", ""));
-    }
-    if ty == "ExternalName" {
-        if !cluster_ip.is_empty() && !headless {
-            errs.push(FieldError::forbidden(
-                "spec.clusterIPs",
-                "may not be set for ExternalName services",
-            ));
-        }
-        let name = str_at(spec, "externalName");
-        if name.is_empty() {
-            errs.push(FieldError::required("spec.externalName", ""));
-        }
-    }
-    let mut names = HashSet::new();
-    for (i, port) in ports.iter().enumerate() {
-        service_port(
-            port,
-            ports.len() > 1,
-            &mut names,
-            &format!("spec.ports[{i}]"),
-            &mut errs,
-        );
-    }
-    if ty == "ClusterIP" {
-        for (i, port) in ports.iter().enumerate() {
-            if port.get("nodePort").and_then(Value::as_i64).unwrap_or(0) != 0 {
-                errs.push(FieldError::forbidden(
-                    &format!("spec.ports[{i}].nodePort"),
-                    "may not be used when `type` is 'ClusterIP'",
-                ));
-            }
-        }
-    }
-    let mut seen = HashSet::new();
-    for (i, port) in ports.iter().enumerate() {
-        let protocol = str_at(port, "protocol");
-        let number = port.get("port").and_then(Value::as_i64).unwrap_or(0);
-        if !seen.insert((protocol, number)) {
-            errs.push(FieldError::duplicate(
-                &format!("spec.ports[{i}]"),
-                format!(
-                    "core.ServicePort{{Name:\"\", Protocol:{}, AppProtocol:(*string)(nil), Port:{number}, TargetPort:intstr.IntOrString{{Type:0, IntVal:0, StrVal:\"\"}}, NodePort:0}}",
-                    q(protocol)
-                ),
-            ));
-        }
-    }
-    errs.extend(labels(obj_at(spec, "selector"), "spec.selector"));
-    let affinity = str_at(spec, "sessionAffinity");
-    if affinity.is_empty() {
-        errs.push(FieldError::required("spec.sessionAffinity", ""));
-    } else if !AFFINITIES.contains(&affinity) {
-        errs.push(FieldError::not_supported(
-            "spec.sessionAffinity",
-            affinity,
-            AFFINITIES,
-        ));
-    }
-    if ty.is_empty() {
-        errs.push(FieldError::required("spec.type", ""));
-    } else if !SERVICE_TYPES.contains(&ty) {
-        errs.push(FieldError::not_supported("spec.type", ty, SERVICE_TYPES));
-    }
-    if !cluster_ip.is_empty() && !headless && cluster_ip.parse::<std::net::IpAddr>().is_err() {
-        errs.push(FieldError::invalid(
-            "spec.clusterIPs[0]",
-            q(cluster_ip),
-            "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)",
-        ));
-    }
-    for key in ["internalTrafficPolicy", "externalTrafficPolicy"] {
-        let v = str_at(spec, key);
-        if !v.is_empty() && !TRAFFIC_POLICIES.contains(&v) {
-            errs.push(FieldError::not_supported(
-                &path("spec", key),
-                v,
-                TRAFFIC_POLICIES,
-            ));
-        }
-    }
-    errs
-}
-
-fn service_port(
-    port: &Value,
-    require_name: bool,
-    names: &mut HashSet<String>,
-    base: &str,
-    errs: &mut Vec<FieldError>,
-) {
-    let name = str_at(port, "name");
-    if require_name && name.is_empty() {
-        errs.push(FieldError::required(&path(base, "name"), ""));
-    } else if !name.is_empty() {
-        for msg in dns1123_label(name) {
-            errs.push(FieldError::invalid(&path(base, "name"), q(name), &msg));
-        }
-        if !names.insert(name.to_string()) {
-            errs.push(FieldError::duplicate(&path(base, "name"), q(name)));
-        }
-    }
-    let number = port.get("port").and_then(Value::as_i64).unwrap_or(0);
-    for msg in port_num(number) {
-        errs.push(FieldError::invalid(&path(base, "port"), number, &msg));
-    }
-    let protocol = str_at(port, "protocol");
-    if protocol.is_empty() {
-        errs.push(FieldError::required(&path(base, "protocol"), ""));
-    } else if !PROTOCOLS.contains(&protocol) {
-        errs.push(FieldError::not_supported(
-            &path(base, "protocol"),
-            protocol,
-            PROTOCOLS,
-        ));
-    }
-    match port.get("targetPort") {
-        Some(Value::Number(n)) => {
-            let n = n.as_i64().unwrap_or(0);
-            for msg in port_num(n) {
-                errs.push(FieldError::invalid(&path(base, "targetPort"), n, &msg));
-            }
-        }
-        Some(Value::String(s)) => {
-            for msg in port_name(s) {
-                errs.push(FieldError::invalid(&path(base, "targetPort"), q(s), &msg));
-            }
-        }
-        _ => {}
-    }
-}
-
-/// `ValidateServiceUpdate`: the primary cluster IP may not change once set.
-pub(crate) fn service_update(new: &Value, old: &Value) -> Vec<FieldError> {
-    let (new_spec, old_spec) = (&new["spec"], &old["spec"]);
-    if str_at(new_spec, "type") == "ExternalName" || str_at(old_spec, "type") == "ExternalName" {
-        return Vec::new();
-    }
-    let (new_ip, old_ip) = (str_at(new_spec, "clusterIP"), str_at(old_spec, "clusterIP"));
-    if !new_ip.is_empty() && !old_ip.is_empty() && new_ip != old_ip {
-        let ips: Vec<String> = match new_spec.get("clusterIPs").and_then(Value::as_array) {
-            Some(list) if !list.is_empty() => list
-                .iter()
-                .map(|v| q(v.as_str().unwrap_or_default()))
-                .collect(),
-            _ => vec![q(new_ip)],
-        };
-        return vec![FieldError::invalid(
-            "spec.clusterIPs[0]",
-            format!("[]string{{{}}}", ips.join(", ")),
-            "may not change once set",
-        )];
-    }
-    Vec::new()
 }
 
 /// `ValidateReplicationController`.
@@ -236,13 +67,12 @@ pub(crate) fn replication_controller(object: &Value) -> Vec<FieldError> {
             &["Always"],
         ));
     }
-    if let Some(ads) = template_spec
+    if template_spec
         .get("activeDeadlineSeconds")
-        .and_then(Value::as_i64)
+        .is_some_and(|a| !a.is_null())
     {
-        errs.push(FieldError::invalid(
+        errs.push(FieldError::forbidden(
             "spec.template.spec.activeDeadlineSeconds",
-            ads,
             "activeDeadlineSeconds in ReplicationController is not Supported",
         ));
     }
@@ -421,65 +251,10 @@ mod tests {
             .collect()
     }
 
-    fn svc(spec: Value) -> Value {
-        let mut s = json!({"type": "ClusterIP", "sessionAffinity": "None"});
-        if let (Some(base), Some(extra)) = (s.as_object_mut(), spec.as_object()) {
-            base.extend(extra.clone());
-        }
-        json!({"metadata": {"name": "s"}, "spec": s})
-    }
-
-    #[test]
-    fn service_rules() {
-        assert!(service(&svc(
-            json!({"ports": [{"port": 80, "protocol": "TCP", "targetPort": 8080}]})
-        ))
-        .is_empty());
-        assert_eq!(
-            msgs(service(&svc(json!({})))),
-            vec!["spec.ports: Required value"]
-        );
-        assert!(service(&svc(json!({"clusterIP": "None"}))).is_empty());
-        assert_eq!(
-            msgs(service(&svc(
-                json!({"ports": [{"port": 0, "protocol": "TCP"}, {"port": 81, "protocol": "TCP", "name": "b"}]})
-            ))),
-            vec![
-                "spec.ports[0].name: Required value",
-                "spec.ports[0].port: Invalid value: 0: must be between 1 and 65535, inclusive",
-            ]
-        );
-        assert_eq!(
-            msgs(service(&svc(json!({"type": "Fancy", "ports": [{"port": 1, "protocol": "TCP", "nodePort": 30000}]})))),
-            vec!["spec.type: Unsupported value: \"Fancy\": supported values: \"ClusterIP\", \"ExternalName\", \"LoadBalancer\", \"NodePort\""]
-        );
-        assert_eq!(
-            msgs(service(&svc(
-                json!({"ports": [{"port": 1, "protocol": "TCP", "nodePort": 30000}]})
-            ))),
-            vec!["spec.ports[0].nodePort: Forbidden: may not be used when `type` is 'ClusterIP'"]
-        );
-        assert_eq!(
-            msgs(service(&svc(json!({"type": "ExternalName"})))),
-            vec!["spec.externalName: Required value"]
-        );
-    }
-
-    #[test]
-    fn service_cluster_ip_is_immutable() {
-        let old = svc(json!({"clusterIP": "10.0.0.1"}));
-        let new = svc(json!({"clusterIP": "10.0.0.2", "clusterIPs": ["10.0.0.2"]}));
-        assert_eq!(
-            msgs(service_update(&new, &old)),
-            vec!["spec.clusterIPs[0]: Invalid value: []string{\"10.0.0.2\"}: may not change once set"]
-        );
-        assert!(service_update(&old, &old).is_empty());
-    }
-
     fn rc(selector: Value, labels: Value, replicas: i64) -> Value {
         json!({"metadata": {"name": "r"}, "spec": {"replicas": replicas, "selector": selector,
             "template": {"metadata": {"labels": labels}, "spec": {"restartPolicy": "Always",
-                "dnsPolicy": "ClusterFirst", "containers": [{"name": "c", "image": "i",
+                "dnsPolicy": "ClusterFirst", "terminationGracePeriodSeconds": 30, "containers": [{"name": "c", "image": "i",
                 "imagePullPolicy": "Always", "terminationMessagePolicy": "File"}]}}}})
     }
 

@@ -12,6 +12,7 @@ mod meta;
 pub mod names;
 mod pod;
 mod schema;
+mod service;
 
 use crate::error::{ApiError, Cause};
 use crate::resources::ResourceInfo;
@@ -184,7 +185,7 @@ pub fn validate_create(resource: &ResourceInfo, object: &Value) -> Result<(), Ap
     let mut errs = meta::object_meta(resource, object);
     errs.extend(match resource.name {
         "pods" => pod::pod(object),
-        "services" => core::service(object),
+        "services" => service::service(object),
         "replicationcontrollers" => core::replication_controller(object),
         "configmaps" => core::config_map(object),
         "namespaces" => core::namespace(object),
@@ -198,26 +199,41 @@ pub fn validate_create(resource: &ResourceInfo, object: &Value) -> Result<(), Ap
 /// Validates an update against the stored object (immutable fields, etc.). 422 Invalid on failure.
 pub fn validate_update(resource: &ResourceInfo, new: &Value, old: &Value) -> Result<(), ApiError> {
     check_types(resource, new)?;
-    let mut errs = meta::object_meta(resource, new);
-    errs.extend(meta::object_meta_update(new, old));
-    errs.extend(match resource.name {
-        "pods" => pod::pod_update(new, old),
+    // The real update validators check identity fields first, then the update-only rules, then the object.
+    let mut errs = meta::object_meta_update(new, old);
+    match resource.name {
+        "pods" => {
+            errs.extend(meta::object_meta(resource, new));
+            errs.extend(pod::pod_update(new, old));
+        }
         "services" => {
-            let mut e = core::service(new);
-            e.extend(core::service_update(new, old));
-            e
+            errs.extend(service::service_update(new, old));
+            errs.extend(meta::object_meta(resource, new));
+            errs.extend(service::service(new));
         }
-        "replicationcontrollers" => core::replication_controller(new),
+        "replicationcontrollers" => {
+            errs.extend(meta::object_meta(resource, new));
+            errs.extend(core::replication_controller(new));
+        }
         "configmaps" => {
-            let mut e = core::config_map(new);
-            e.extend(core::config_map_update(new, old));
-            e
+            errs.extend(meta::object_meta(resource, new));
+            errs.extend(core::config_map_update(new, old));
+            errs.extend(core::config_map(new));
         }
-        "namespaces" => core::namespace(new),
-        "endpoints" => core::endpoints(new),
-        "events" => core::event(new),
-        _ => Vec::new(),
-    });
+        "namespaces" => {
+            errs.extend(meta::object_meta(resource, new));
+            errs.extend(core::namespace(new));
+        }
+        "endpoints" => {
+            errs.extend(meta::object_meta(resource, new));
+            errs.extend(core::endpoints(new));
+        }
+        "events" => {
+            errs.extend(meta::object_meta(resource, new));
+            errs.extend(core::event(new));
+        }
+        _ => errs.extend(meta::object_meta(resource, new)),
+    }
     result(resource, new, errs)
 }
 

@@ -18,12 +18,36 @@ const MAX_INT32: i64 = i32::MAX as i64;
 
 /// `ValidatePodCreate`'s spec part.
 pub(crate) fn pod(object: &Value) -> Vec<FieldError> {
-    pod_spec(object.get("spec").unwrap_or(&Value::Null), "spec")
+    let spec = object.get("spec").unwrap_or(&Value::Null);
+    let mut errs = pod_spec(spec, "spec");
+    // Pod-only checks (not applied to templates, for backwards compatibility).
+    for key in ["containers", "initContainers"] {
+        for (i, c) in arr_at(spec, key).iter().enumerate() {
+            let image = str_at(c, "image");
+            if image.trim() != image {
+                errs.push(FieldError::invalid(
+                    &format!("spec.{key}[{i}].image"),
+                    q(image),
+                    "must not have leading or trailing whitespace",
+                ));
+            }
+        }
+    }
+    errs
 }
 
 /// `ValidatePodSpec` for the spec at `base` (`spec` or `spec.template.spec`).
 pub(crate) fn pod_spec(spec: &Value, base: &str) -> Vec<FieldError> {
     let mut errs = Vec::new();
+    if spec
+        .get("terminationGracePeriodSeconds")
+        .is_none_or(Value::is_null)
+    {
+        errs.push(FieldError::required(
+            &path(base, "terminationGracePeriodSeconds"),
+            "",
+        ));
+    }
     let volumes = volumes(spec, base, &mut errs);
     let mut names = HashSet::new();
     let containers = arr_at(spec, "containers");
@@ -42,6 +66,21 @@ pub(crate) fn pod_spec(spec: &Value, base: &str) -> Vec<FieldError> {
             );
         }
     }
+    if spec.get("hostNetwork") == Some(&Value::Bool(true)) {
+        for (i, c) in arr_at(spec, "containers").iter().enumerate() {
+            for (j, p) in arr_at(c, "ports").iter().enumerate() {
+                let host = p.get("hostPort").and_then(Value::as_i64).unwrap_or(0);
+                let container = p.get("containerPort").and_then(Value::as_i64).unwrap_or(0);
+                if host != container {
+                    errs.push(FieldError::invalid(
+                        &format!("{}[{i}].ports[{j}].hostPort", path(base, "containers")),
+                        host,
+                        "must match `containerPort` when `hostNetwork` is true",
+                    ));
+                }
+            }
+        }
+    }
     let restart = str_at(spec, "restartPolicy");
     if restart.is_empty() {
         errs.push(FieldError::required(&path(base, "restartPolicy"), ""));
@@ -53,7 +92,9 @@ pub(crate) fn pod_spec(spec: &Value, base: &str) -> Vec<FieldError> {
         ));
     }
     let dns = str_at(spec, "dnsPolicy");
-    if !dns.is_empty() && !DNS_POLICIES.contains(&dns) {
+    if dns.is_empty() {
+        errs.push(FieldError::required(&path(base, "dnsPolicy"), ""));
+    } else if !DNS_POLICIES.contains(&dns) {
         errs.push(FieldError::not_supported(
             &path(base, "dnsPolicy"),
             dns,
@@ -130,21 +171,14 @@ fn container(
             errs.push(FieldError::invalid(&name_field, q(name), &msg));
         }
     }
-    let image = str_at(c, "image");
-    if image.is_empty() {
+    if str_at(c, "image").is_empty() {
         errs.push(FieldError::required(&path(base, "image"), ""));
-    } else if image.trim() != image {
-        errs.push(FieldError::invalid(
-            &path(base, "image"),
-            q(image),
-            "must not have leading or trailing whitespace",
-        ));
     }
     let policy = str_at(c, "terminationMessagePolicy");
     if policy.is_empty() {
         errs.push(FieldError::required(
             &path(base, "terminationMessagePolicy"),
-            "must be 'File' or 'FallbackToLogsOnError'",
+            "",
         ));
     } else if !TERMINATION_MESSAGE_POLICIES.contains(&policy) {
         errs.push(FieldError::not_supported(
@@ -267,8 +301,13 @@ fn toleration(t: &Value, base: &str, errs: &mut Vec<FieldError>) {
     }
     match operator {
         "" | "Equal" => {
-            for msg in label_value(value) {
-                errs.push(FieldError::invalid(&path(base, "operator"), q(value), &msg));
+            let msgs = label_value(value);
+            if !msgs.is_empty() {
+                errs.push(FieldError::invalid(
+                    &path(base, "operator"),
+                    q(value),
+                    &msgs.join(";"),
+                ));
             }
         }
         "Exists" => {
@@ -455,7 +494,7 @@ mod tests {
 
     fn valid_pod() -> Value {
         json!({"metadata": {"name": "p", "namespace": "d"}, "spec": {"restartPolicy": "Always",
-            "dnsPolicy": "ClusterFirst", "containers": [{"name": "c", "image": "nginx",
+            "dnsPolicy": "ClusterFirst", "terminationGracePeriodSeconds": 30, "containers": [{"name": "c", "image": "nginx",
             "imagePullPolicy": "Always", "terminationMessagePolicy": "File",
             "ports": [{"containerPort": 80, "protocol": "TCP", "name": "http"}]}]}})
     }
@@ -468,7 +507,10 @@ mod tests {
     #[test]
     fn required_fields() {
         assert_eq!(
-            msgs(pod(&json!({"spec": {"restartPolicy": "Always"}}))),
+            msgs(pod(
+                &json!({"spec": {"restartPolicy": "Always", "dnsPolicy": "Default",
+                "terminationGracePeriodSeconds": 30}})
+            )),
             vec!["spec.containers: Required value"]
         );
         let mut p = valid_pod();
