@@ -154,7 +154,8 @@ fn service(obj: &mut Map<String, Value>) {
         }
         // The strategy keeps clusterIP and clusterIPs in sync, whichever the client set.
         let first = spec
-            .pointer("/clusterIPs/0")
+            .get("clusterIPs")
+            .and_then(|ips| ips.get(0))
             .and_then(Value::as_str)
             .map(str::to_string);
         if let Some(first) = first.filter(|_| is_empty(spec, "clusterIP")) {
