@@ -118,23 +118,59 @@ pub(crate) fn object_meta(resource: &ResourceInfo, object: &Value) -> Vec<FieldE
         meta.get("annotations").and_then(Value::as_object),
         "metadata.annotations",
     ));
-    let finalizers = meta
+    for owner in meta
+        .get("ownerReferences")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        owner_reference(owner, &mut errs);
+    }
+    let finalizers: Vec<&str> = meta
         .get("finalizers")
         .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or_default();
-    let mut seen = std::collections::HashSet::new();
-    for (i, f) in finalizers.iter().enumerate() {
-        let f = f.as_str().unwrap_or_default();
-        let field = format!("metadata.finalizers[{i}]");
+        .into_iter()
+        .flatten()
+        .map(|f| f.as_str().unwrap_or_default())
+        .collect();
+    for f in &finalizers {
         for msg in qualified_name(f) {
-            errs.push(FieldError::invalid(&field, q(f), &msg));
-        }
-        if !seen.insert(f) {
-            errs.push(FieldError::duplicate(&field, q(f)));
+            errs.push(FieldError::invalid("metadata.finalizers", q(f), &msg));
         }
     }
+    if finalizers.contains(&"orphan") && finalizers.contains(&"foregroundDeletion") {
+        let list: Vec<String> = finalizers.iter().map(|f| q(f)).collect();
+        errs.push(FieldError::invalid(
+            "metadata.finalizers",
+            format!("[]string{{{}}}", list.join(", ")),
+            "finalizer orphan and foregroundDeletion cannot be both set",
+        ));
+    }
     errs
+}
+
+/// `validateOwnerReference`: the fields a reference needs (the field path has no index, as in the real server).
+fn owner_reference(owner: &Value, errs: &mut Vec<FieldError>) {
+    let api_version = str_at(owner, "apiVersion");
+    // `group/version` or a bare `version`; the version part must be non-empty.
+    let version = api_version.rsplit_once('/').map_or(api_version, |(_, v)| v);
+    if version.is_empty() {
+        errs.push(FieldError::invalid(
+            "metadata.ownerReferences.apiVersion",
+            q(api_version),
+            "version must not be empty",
+        ));
+    }
+    for key in ["kind", "name", "uid"] {
+        let v = str_at(owner, key);
+        if v.is_empty() {
+            errs.push(FieldError::invalid(
+                &format!("metadata.ownerReferences.{key}"),
+                q(v),
+                "must not be empty",
+            ));
+        }
+    }
 }
 
 /// `ValidateObjectMetaUpdate`: identity fields cannot change.
@@ -214,7 +250,7 @@ mod tests {
             "configmaps",
             json!({"metadata": {"name": "x", "namespace": "d", "labels": {"a/b/c": "ok", "k": "bad value"},
                 "annotations": {"Example.com/Key": "any value", "-bad": ""},
-                "finalizers": ["example.com/f", "example.com/f"]}}),
+                "finalizers": ["example.com/f", "bad/f/x"]}}),
         );
         assert_eq!(m.len(), 4, "{m:?}");
         assert!(m[0].starts_with(
@@ -226,9 +262,16 @@ mod tests {
         assert!(m[2].starts_with(
             "metadata.annotations: Invalid value: \"-bad\": name part must consist of"
         ));
+        assert!(m[3]
+            .starts_with("metadata.finalizers: Invalid value: \"bad/f/x\": a qualified name must"));
         assert_eq!(
-            m[3],
-            "metadata.finalizers[1]: Duplicate value: \"example.com/f\""
+            messages("configmaps", json!({"metadata": {"name": "x", "namespace": "d",
+                "finalizers": ["orphan", "foregroundDeletion"],
+                "ownerReferences": [{"apiVersion": "v1", "kind": "Pod", "name": "p"}]}})),
+            vec![
+                "metadata.ownerReferences.uid: Invalid value: \"\": must not be empty",
+                "metadata.finalizers: Invalid value: []string{\"orphan\", \"foregroundDeletion\"}: finalizer orphan and foregroundDeletion cannot be both set",
+            ]
         );
         let big = "x".repeat(TOTAL_ANNOTATION_SIZE);
         assert_eq!(

@@ -163,10 +163,17 @@ pub(crate) fn arr_at<'a>(v: &'a Value, key: &str) -> &'a [Value] {
         .unwrap_or_default()
 }
 
-fn result(resource: &ResourceInfo, object: &Value, errs: Vec<FieldError>) -> Result<(), ApiError> {
+fn result(
+    resource: &ResourceInfo,
+    object: &Value,
+    mut errs: Vec<FieldError>,
+) -> Result<(), ApiError> {
     if errs.is_empty() {
         return Ok(());
     }
+    // The real server's aggregate drops repeated messages (update paths check metadata twice).
+    let mut seen = std::collections::HashSet::new();
+    errs.retain(|e| seen.insert((e.field.clone(), e.body.clone())));
     let name = object
         .pointer("/metadata/name")
         .and_then(Value::as_str)
