@@ -1,6 +1,6 @@
 //! Validation of replication controllers, config maps, namespaces, endpoints and events.
 
-use super::meta::{annotations, labels};
+use super::meta::{annotations, kube_finalizer_name, labels};
 use super::names::{config_map_key, dns1123_label, port_num, qualified_name};
 use super::pod::pod_spec;
 use super::{arr_at, go_map, obj_at, path, q, str_at, FieldError};
@@ -105,13 +105,6 @@ pub(crate) fn config_map(object: &Value) -> Vec<FieldError> {
         for msg in config_map_key(key) {
             errs.push(FieldError::invalid(&field, q(key), &msg));
         }
-        if data.is_some_and(|d| d.contains_key(key)) {
-            errs.push(FieldError::invalid(
-                &field,
-                q(key),
-                "duplicate of key present in data",
-            ));
-        }
         // base64 text: 3 bytes per 4 characters.
         total += value.as_str().map_or(0, |s| s.len() / 4 * 3);
     }
@@ -151,18 +144,10 @@ pub(crate) fn namespace(object: &Value) -> Vec<FieldError> {
     let spec = object.get("spec").unwrap_or(&Value::Null);
     for f in arr_at(spec, "finalizers") {
         let f = f.as_str().unwrap_or_default();
-        let msgs = qualified_name(f);
-        if !msgs.is_empty() {
-            for msg in msgs {
-                errs.push(FieldError::invalid("spec.finalizers", q(f), &msg));
-            }
-        } else if !f.contains('/') && !["kubernetes", "orphan", "foregroundDeletion"].contains(&f) {
-            errs.push(FieldError::invalid(
-                "spec.finalizers",
-                q(f),
-                "name is neither a standard finalizer name nor is it fully qualified",
-            ));
+        for msg in qualified_name(f) {
+            errs.push(FieldError::invalid("spec.finalizers", q(f), &msg));
         }
+        errs.extend(kube_finalizer_name(f, "spec.finalizers"));
     }
     errs
 }
@@ -292,7 +277,6 @@ mod tests {
             vec![
                 "data[a b]: Invalid value: \"a b\": a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')",
                 "data[k]: Invalid value: \"k\": duplicate of key present in binaryData",
-                "binaryData[k]: Invalid value: \"k\": duplicate of key present in data",
             ]
         );
         let old = json!({"immutable": true, "data": {"a": "1"}});

@@ -146,7 +146,23 @@ pub(crate) fn object_meta(resource: &ResourceInfo, object: &Value) -> Vec<FieldE
             "finalizer orphan and foregroundDeletion cannot be both set",
         ));
     }
+    // core/v1's extra rule: a finalizer without a domain must be one of the standard ones.
+    for f in &finalizers {
+        errs.extend(kube_finalizer_name(f, "metadata.finalizers"));
+    }
     errs
+}
+
+/// `validateKubeFinalizerName`: unqualified finalizers must be standard (`kubernetes`, `orphan`,
+/// `foregroundDeletion`).
+pub(crate) fn kube_finalizer_name(f: &str, field: &str) -> Option<FieldError> {
+    (!f.contains('/') && !["kubernetes", "orphan", "foregroundDeletion"].contains(&f)).then(|| {
+        FieldError::invalid(
+            field,
+            q(f),
+            "name is neither a standard finalizer name nor is it fully qualified",
+        )
+    })
 }
 
 /// `validateOwnerReference`: the fields a reference needs (the field path has no index, as in the real server).
@@ -250,9 +266,13 @@ mod tests {
             "configmaps",
             json!({"metadata": {"name": "x", "namespace": "d", "labels": {"a/b/c": "ok", "k": "bad value"},
                 "annotations": {"Example.com/Key": "any value", "-bad": ""},
-                "finalizers": ["example.com/f", "bad/f/x"]}}),
+                "finalizers": ["example.com/f", "bad/f/x", "custom"]}}),
         );
-        assert_eq!(m.len(), 4, "{m:?}");
+        assert_eq!(m.len(), 5, "{m:?}");
+        assert_eq!(
+            m[4],
+            "metadata.finalizers: Invalid value: \"custom\": name is neither a standard finalizer name nor is it fully qualified"
+        );
         assert!(m[0].starts_with(
             "metadata.labels: Invalid value: \"a/b/c\": a qualified name must consist of"
         ));

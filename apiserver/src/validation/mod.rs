@@ -223,8 +223,8 @@ pub fn validate_update(resource: &ResourceInfo, new: &Value, old: &Value) -> Res
             errs.extend(core::replication_controller(new));
         }
         "configmaps" => {
-            errs.extend(meta::object_meta(resource, new));
             errs.extend(core::config_map_update(new, old));
+            errs.extend(meta::object_meta(resource, new));
             errs.extend(core::config_map(new));
         }
         "namespaces" => {
