@@ -118,12 +118,19 @@ fn service(obj: &mut Map<String, Value>) {
         .as_str()
         .unwrap_or_default()
         .to_string();
-    if affinity == "ClientIP" {
-        if let Some(config) =
-            child(spec, "sessionAffinityConfig").and_then(|c| child(c, "clientIP"))
-        {
-            set_default(config, "timeoutSeconds", json!(10800));
-        }
+    if affinity == "None" {
+        spec.remove("sessionAffinityConfig");
+    }
+    if affinity == "ClientIP"
+        && spec
+            .get("sessionAffinityConfig")
+            .and_then(|c| c.pointer("/clientIP/timeoutSeconds"))
+            .is_none_or(Value::is_null)
+    {
+        spec.insert(
+            "sessionAffinityConfig".into(),
+            json!({"clientIP": {"timeoutSeconds": 10800}}),
+        );
     }
     for port in each(spec, "ports") {
         set_default(port, "protocol", json!("TCP"));
@@ -235,6 +242,9 @@ mod tests {
         let c = &rc["spec"]["template"]["spec"]["containers"][0];
         assert_eq!(c["imagePullPolicy"], "Always");
         assert_eq!(rc["spec"]["template"]["spec"]["restartPolicy"], "Always");
+        assert!(rc["spec"]["template"]["spec"]
+            .get("enableServiceLinks")
+            .is_none());
         assert!(rc["spec"]["template"]["spec"].get("tolerations").is_none());
         let kept = defaulted(
             "replicationcontrollers",
@@ -270,6 +280,13 @@ mod tests {
         );
         assert_eq!(np["spec"]["externalTrafficPolicy"], "Cluster");
         assert_eq!(np["spec"]["clusterIPs"], json!(["10.0.0.9"]));
+        let affinity = defaulted("services", json!({"spec": {"sessionAffinity": "ClientIP"}}));
+        assert_eq!(
+            affinity["spec"]["sessionAffinityConfig"]["clientIP"]["timeoutSeconds"],
+            10800
+        );
+        let none = defaulted("services", json!({"spec": {"sessionAffinityConfig": {}}}));
+        assert!(none["spec"].get("sessionAffinityConfig").is_none());
         let ext = defaulted("services", json!({"spec": {"type": "ExternalName"}}));
         assert!(ext["spec"].get("ipFamilies").is_none());
     }

@@ -10,6 +10,21 @@ pub(super) fn pod(obj: &mut Map<String, Value>) {
         return;
     };
     pod_spec(spec);
+    // SetDefaults_Pod: pod-only defaults (templates do not get these).
+    set_default(spec, "enableServiceLinks", json!(true));
+    let host_network = spec.get("hostNetwork") == Some(&json!(true));
+    for key in ["containers", "initContainers"] {
+        for c in each(spec, key) {
+            requests_from_limits(c);
+            if host_network {
+                for port in each(c, "ports") {
+                    if let Some(p) = port.get("containerPort").cloned() {
+                        set_default(port, "hostPort", p);
+                    }
+                }
+            }
+        }
+    }
     // The Priority admission plugin resolves the (absent) priority class to the global default.
     set_default(spec, "priority", json!(0));
     set_default(spec, "preemptionPolicy", json!("PreemptLowerPriority"));
@@ -30,11 +45,9 @@ pub(crate) fn pod_spec(spec: &mut Map<String, Value>) {
     set_default(spec, "terminationGracePeriodSeconds", json!(30));
     set_default(spec, "securityContext", json!({}));
     set_default(spec, "schedulerName", json!("default-scheduler"));
-    set_default(spec, "enableServiceLinks", json!(true));
-    let host_network = spec.get("hostNetwork") == Some(&json!(true));
     for key in ["initContainers", "containers"] {
         for c in each(spec, key) {
-            container(c, host_network);
+            container(c);
         }
     }
     for volume in each(spec, "volumes") {
@@ -42,7 +55,7 @@ pub(crate) fn pod_spec(spec: &mut Map<String, Value>) {
     }
 }
 
-fn container(c: &mut Map<String, Value>, host_network: bool) {
+fn container(c: &mut Map<String, Value>) {
     set_default(c, "terminationMessagePath", json!("/dev/termination-log"));
     set_default(c, "terminationMessagePolicy", json!("File"));
     let image = c.get("image").and_then(Value::as_str).unwrap_or_default();
@@ -52,24 +65,10 @@ fn container(c: &mut Map<String, Value>, host_network: bool) {
         "IfNotPresent"
     };
     set_default(c, "imagePullPolicy", json!(policy));
-    if let Some(resources) = child(c, "resources") {
-        // SetDefaults_Pod: requests default to limits.
-        let limits = resources.get("limits").and_then(Value::as_object).cloned();
-        if let Some(limits) = limits.filter(|l| !l.is_empty()) {
-            if let Some(requests) = child(resources, "requests") {
-                for (k, v) in limits {
-                    requests.entry(k).or_insert(v);
-                }
-            }
-        }
-    }
+    // `resources` is a struct in Go, so it always serializes (as `{}` when empty).
+    child(c, "resources");
     for port in each(c, "ports") {
         set_default(port, "protocol", json!("TCP"));
-        if host_network {
-            if let Some(p) = port.get("containerPort").cloned() {
-                set_default(port, "hostPort", p);
-            }
-        }
     }
     for env in each(c, "env") {
         if let Some(field_ref) = env
@@ -90,6 +89,22 @@ fn container(c: &mut Map<String, Value>, host_network: bool) {
             if let Some(http) = p.get_mut("httpGet").and_then(Value::as_object_mut) {
                 set_default(http, "path", json!("/"));
                 set_default(http, "scheme", json!("HTTP"));
+            }
+        }
+    }
+}
+
+/// SetDefaults_Pod: a container's requests default to its limits.
+fn requests_from_limits(c: &mut Map<String, Value>) {
+    let Some(resources) = child(c, "resources") else {
+        return;
+    };
+    let limits = resources.get("limits").and_then(Value::as_object).cloned();
+    // An empty requests map would be omitted on the wire, so only create it when there is something to copy.
+    if let Some(limits) = limits.filter(|l| !l.is_empty()) {
+        if let Some(requests) = child(resources, "requests") {
+            for (k, v) in limits {
+                requests.entry(k).or_insert(v);
             }
         }
     }
@@ -153,6 +168,19 @@ fn volume_source(volume: &mut Map<String, Value>) {
     for key in ["secret", "configMap", "downwardAPI", "projected"] {
         if let Some(src) = volume.get_mut(key).and_then(Value::as_object_mut) {
             set_default(src, "defaultMode", json!(420));
+        }
+    }
+    if let Some(host_path) = volume.get_mut("hostPath").and_then(Value::as_object_mut) {
+        set_default(host_path, "type", json!(""));
+    }
+    if let Some(projected) = volume.get_mut("projected").and_then(Value::as_object_mut) {
+        for source in each(projected, "sources") {
+            if let Some(token) = source
+                .get_mut("serviceAccountToken")
+                .and_then(Value::as_object_mut)
+            {
+                set_default(token, "expirationSeconds", json!(3600));
+            }
         }
     }
 }
