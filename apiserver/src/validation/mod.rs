@@ -7,10 +7,12 @@
 // boxing it belongs in error.rs, not here.
 #![allow(clippy::result_large_err)]
 
+mod container;
 mod core;
 mod meta;
 pub mod names;
 mod pod;
+mod pod_update;
 mod schema;
 mod service;
 
@@ -211,7 +213,7 @@ pub fn validate_update(resource: &ResourceInfo, new: &Value, old: &Value) -> Res
     match resource.name {
         "pods" => {
             errs.extend(meta::object_meta(resource, new));
-            errs.extend(pod::pod_update(new, old));
+            errs.extend(pod_update::pod_update(new, old));
         }
         "services" => {
             errs.extend(service::service_update(new, old));
