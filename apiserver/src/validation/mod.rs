@@ -187,6 +187,22 @@ fn result(
     ))
 }
 
+/// 400 BadRequest for `fieldValidation=Strict`: `strict decoding error: unknown field "a", unknown field "b"`.
+pub fn strict_decoding_error(unknown: &[String]) -> ApiError {
+    ApiError::bad_request(format!(
+        "strict decoding error: {}",
+        unknown_field_warnings(unknown).join(", ")
+    ))
+}
+
+/// The `Warning` header texts for `fieldValidation=Warn`: one `unknown field "path"` per field.
+pub fn unknown_field_warnings(unknown: &[String]) -> Vec<String> {
+    unknown
+        .iter()
+        .map(|p| format!("unknown field \"{p}\""))
+        .collect()
+}
+
 /// Validates an object for create (after defaulting; name and namespace already set). 400 BadRequest for
 /// values of the wrong JSON type, 422 Invalid for rule violations.
 pub fn validate_create(resource: &ResourceInfo, object: &Value) -> Result<(), ApiError> {
@@ -290,6 +306,21 @@ mod tests {
                 "{resource}"
             );
         }
+    }
+
+    #[test]
+    fn strict_decoding_messages() {
+        let paths = vec!["spec.x".to_string(), "spec.containers[0].foo".to_string()];
+        let e = strict_decoding_error(&paths);
+        assert_eq!((e.code, e.reason.as_str()), (400, "BadRequest"));
+        assert_eq!(
+            e.message,
+            "strict decoding error: unknown field \"spec.x\", unknown field \"spec.containers[0].foo\""
+        );
+        assert_eq!(
+            unknown_field_warnings(&paths[..1]),
+            vec!["unknown field \"spec.x\""]
+        );
     }
 
     #[test]

@@ -336,6 +336,29 @@ mod tests {
     }
 
     #[test]
+    fn messages_seen_from_real_clusters() {
+        let cases = [
+            (json!({"spec": {"containers": [{"command": ["sleep", 1200]}]}}),
+                "json: cannot unmarshal number into Go struct field Container.spec.containers.command of type string"),
+            (json!({"spec": {"containers": {"name": "x"}}}),
+                "json: cannot unmarshal object into Go struct field PodSpec.spec.containers of type []v1.Container"),
+            (json!({"spec": {"containers": [{"env": [{"name": "A", "value": 15}]}]}}),
+                "json: cannot unmarshal number into Go struct field EnvVar.spec.containers.env.value of type string"),
+            (json!({"spec": {"containers": [{"envFrom": [{"configMapRef": "x"}]}]}}),
+                "json: cannot unmarshal string into Go struct field EnvFromSource.spec.containers.envFrom.configMapRef of type v1.ConfigMapEnvSource"),
+            (json!({"spec": {"containers": [{"securityContext": {"runAsUser": "0"}}]}}),
+                "json: cannot unmarshal string into Go struct field SecurityContext.spec.containers.securityContext.runAsUser of type int64"),
+        ];
+        for (pod, expected) in cases {
+            let e = check_types(pods(), &pod).unwrap_err();
+            assert_eq!(
+                e.message,
+                format!("Pod in version \"v1\" cannot be handled as a Pod: {expected}")
+            );
+        }
+    }
+
+    #[test]
     fn flexible_types_and_nulls_are_accepted() {
         let ok = json!({"metadata": {"name": null, "creationTimestamp": "2024-01-01T00:00:00Z"},
             "spec": {"containers": [{"resources": {"limits": {"cpu": 1, "memory": "1Gi"}},
