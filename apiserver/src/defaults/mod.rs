@@ -5,6 +5,9 @@
 //! them all the same. Fields already set are never touched.
 
 mod pod;
+mod update;
+
+pub use update::prepare_update;
 
 use crate::resources::ResourceInfo;
 use serde_json::{json, Map, Value};
