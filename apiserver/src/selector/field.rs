@@ -88,6 +88,8 @@ impl Term {
         let v = match (v, self.field) {
             (None | Some(Value::Null), "status.podIP") => object.pointer("/status/podIPs/0/ip"),
             (None | Some(Value::Null), "status.podIPs") => object.pointer("/status/podIP"),
+            // An event's `source` falls back to its reporting controller.
+            (None | Some(Value::Null), "source") => object.pointer("/reportingComponent"),
             _ => v,
         };
         match (v, self.kind) {
@@ -292,6 +294,10 @@ mod tests {
         assert!(parse("events", "source=kubelet,involvedObject.kind=Pod")
             .unwrap()
             .matches(&ev));
+        let new_style = json!({"reportingComponent": "kubelet"});
+        assert!(parse("events", "source=kubelet")
+            .unwrap()
+            .matches(&new_style));
         let ns = json!({"status": {"phase": "Active"}});
         assert!(parse("namespaces", "status.phase=Active")
             .unwrap()

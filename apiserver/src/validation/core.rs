@@ -1,7 +1,7 @@
 //! Validation of replication controllers, config maps, namespaces, endpoints and events.
 
 use super::meta::{annotations, kube_finalizer_name, labels};
-use super::names::{config_map_key, dns1123_label, port_num, qualified_name};
+use super::names::{config_map_key, dns1123_label, dns1123_subdomain, port_num, qualified_name};
 use super::pod::pod_spec;
 use super::{arr_at, go_map, obj_at, path, q, str_at, FieldError};
 use crate::selector::{LabelOp, LabelSelector, Requirement};
@@ -199,7 +199,8 @@ pub(crate) fn endpoints(object: &Value) -> Vec<FieldError> {
     errs
 }
 
-/// Legacy core/v1 event validation: the involved object's namespace must agree with the event's.
+/// `legacyValidateEvent` for core/v1: old-style events (no `eventTime`) must agree on namespaces; new-style
+/// events need their reporting fields, within the length limits.
 pub(crate) fn event(object: &Value) -> Vec<FieldError> {
     let namespace = object
         .pointer("/metadata/namespace")
@@ -209,20 +210,63 @@ pub(crate) fn event(object: &Value) -> Vec<FieldError> {
         .pointer("/involvedObject/namespace")
         .and_then(Value::as_str)
         .unwrap_or_default();
-    let ok = if involved.is_empty() {
-        namespace.is_empty() || namespace == "default"
-    } else {
-        namespace == involved
-    };
-    if ok {
-        Vec::new()
-    } else {
-        vec![FieldError::invalid(
+    let mismatch = || {
+        FieldError::invalid(
             "involvedObject.namespace",
             q(involved),
             "does not match event.namespace",
-        )]
+        )
+    };
+    let mut errs = Vec::new();
+    if object.get("eventTime").is_none_or(Value::is_null) {
+        let ok = if involved.is_empty() {
+            namespace.is_empty() || namespace == "default"
+        } else {
+            namespace == involved
+        };
+        if !ok {
+            errs.push(mismatch());
+        }
+    } else {
+        if involved.is_empty() && namespace != "default" && namespace != "kube-system" {
+            errs.push(mismatch());
+        }
+        let controller = str_at(object, "reportingComponent");
+        if controller.is_empty() {
+            errs.push(FieldError::required("reportingComponent", ""));
+        }
+        for msg in qualified_name(controller) {
+            errs.push(FieldError::invalid(
+                "reportingComponent",
+                q(controller),
+                &msg,
+            ));
+        }
+        for (key, limit) in [("reportingInstance", 128), ("action", 128), ("reason", 128)] {
+            let v = str_at(object, key);
+            if v.is_empty() {
+                errs.push(FieldError::required(key, ""));
+            }
+            if v.len() > limit {
+                errs.push(FieldError::invalid(
+                    key,
+                    q(""),
+                    &format!("can have at most {limit} characters"),
+                ));
+            }
+        }
+        if str_at(object, "message").len() > 1024 {
+            errs.push(FieldError::invalid(
+                "message",
+                q(""),
+                "can have at most 1024 characters",
+            ));
+        }
     }
+    for msg in dns1123_subdomain(namespace) {
+        errs.push(FieldError::invalid("namespace", q(namespace), &msg));
+    }
+    errs
 }
 
 #[cfg(test)]
@@ -312,6 +356,16 @@ mod tests {
                 &json!({"metadata": {"namespace": "a"}, "involvedObject": {"namespace": "b"}})
             )),
             vec!["involvedObject.namespace: Invalid value: \"b\": does not match event.namespace"]
+        );
+        assert_eq!(
+            msgs(event(
+                &json!({"metadata": {"namespace": "a"}, "eventTime": "2024-01-01T00:00:00.000000Z",
+                "involvedObject": {"namespace": "a"}, "reportingComponent": "kubelet", "reason": "Started"})
+            )),
+            vec![
+                "reportingInstance: Required value",
+                "action: Required value"
+            ]
         );
     }
 }
