@@ -11,6 +11,7 @@ mod container;
 mod core;
 mod meta;
 pub mod names;
+mod node;
 mod pod;
 mod pod_update;
 mod schema;
@@ -216,6 +217,7 @@ pub fn validate_create(resource: &ResourceInfo, object: &Value) -> Result<(), Ap
         "namespaces" => core::namespace(object),
         "endpoints" => core::endpoints(object),
         "events" => core::event(object),
+        "nodes" => node::node(object),
         _ => Vec::new(),
     });
     result(resource, object, errs)
@@ -256,6 +258,10 @@ pub fn validate_update(resource: &ResourceInfo, new: &Value, old: &Value) -> Res
         "events" => {
             errs.extend(meta::object_meta(resource, new));
             errs.extend(core::event(new));
+        }
+        "nodes" => {
+            errs.extend(meta::object_meta(resource, new));
+            errs.extend(node::node_update(new, old));
         }
         _ => errs.extend(meta::object_meta(resource, new)),
     }
