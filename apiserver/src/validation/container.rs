@@ -2,6 +2,7 @@
 //! images, ports, env, volume mounts, pull policy, probes and host-port conflicts.
 
 use super::names::{dns1123_label, port_name, port_num};
+use super::quantity;
 use super::{arr_at, path, q, str_at, FieldError};
 use serde_json::Value;
 use std::collections::HashSet;
@@ -119,6 +120,7 @@ fn common(c: &Value, base: &str, volumes: &HashSet<String>, errs: &mut Vec<Field
     } else if !PULL_POLICIES.contains(&pull) {
         errs.push(FieldError::not_supported(&pull_field, pull, PULL_POLICIES));
     }
+    quantity::container_resources(c, base, errs);
 }
 
 /// `validateContainerPorts`.

@@ -14,6 +14,7 @@ pub mod names;
 mod node;
 mod pod;
 mod pod_update;
+mod quantity;
 mod schema;
 mod service;
 

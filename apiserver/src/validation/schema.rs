@@ -1,6 +1,7 @@
 //! Schema checks against the k8s-openapi types: unknown fields (for `fieldValidation`) and JSON type
 //! mismatches, reported the way kube-apiserver's Go decoder words them.
 
+use super::quantity;
 use crate::error::ApiError;
 use crate::resources::ResourceInfo;
 use k8s_openapi::api::core::v1 as core;
@@ -129,7 +130,16 @@ impl Walk<'_> {
         }
         let (s, name) = resolve(self.root, schema);
         if int_or_string(s) {
-            if !matches!(value, Value::String(_) | Value::Number(_)) {
+            if name.map(short) == Some("Quantity") {
+                // Quantity decodes itself: any value must parse, with the parser's own message.
+                let text = match value {
+                    Value::String(t) => t.trim().to_string(),
+                    other => other.to_string(),
+                };
+                if let Err(msg) = quantity::parse(&text) {
+                    self.type_error.get_or_insert_with(|| msg.to_string());
+                }
+            } else if !matches!(value, Value::String(_) | Value::Number(_)) {
                 self.mismatch(json_kind(value), owner, go_path, schema);
             }
             return;
@@ -356,6 +366,15 @@ mod tests {
                 format!("Pod in version \"v1\" cannot be handled as a Pod: {expected}")
             );
         }
+    }
+
+    #[test]
+    fn bad_quantities_use_the_parser_message() {
+        let pod = json!({"spec": {"containers": [{"resources": {"limits": {"memory": "1KB"}}}]}});
+        assert_eq!(
+            check_types(pods(), &pod).unwrap_err().message,
+            "Pod in version \"v1\" cannot be handled as a Pod: quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"
+        );
     }
 
     #[test]
