@@ -30,8 +30,8 @@ fn supported_fields(
             ("spec.serviceAccountName", "/spec/serviceAccountName", Str),
             ("spec.hostNetwork", "/spec/hostNetwork", Bool),
             ("status.phase", "/status/phase", Str),
-            ("status.podIP", "/status/podIP", Str),
-            ("status.podIPs", "/status/podIPs/0/ip", Str),
+            ("status.podIP", "/status/podIPs/0/ip", Str),
+            ("status.podIPs", "/status/podIPs", Str),
             ("status.nominatedNodeName", "/status/nominatedNodeName", Str),
         ],
         "events" => &[
@@ -83,11 +83,14 @@ struct Term {
 
 impl Term {
     fn actual(&self, object: &Value) -> String {
+        // `status.podIPs` is accepted as a label but absent from the real server's field set, so it is "".
+        if self.field == "status.podIPs" {
+            return String::new();
+        }
         let v = object.pointer(self.pointer);
-        // `status.podIP` is derived from `status.podIPs[0]` in the real server; fall back to it.
+        // `status.podIP` is read from `status.podIPs[0]` in the real server; fall back to the singular field.
         let v = match (v, self.field) {
-            (None | Some(Value::Null), "status.podIP") => object.pointer("/status/podIPs/0/ip"),
-            (None | Some(Value::Null), "status.podIPs") => object.pointer("/status/podIP"),
+            (None | Some(Value::Null), "status.podIP") => object.pointer("/status/podIP"),
             // An event's `source` falls back to its reporting controller.
             (None | Some(Value::Null), "source") => object.pointer("/reportingComponent"),
             _ => v,
@@ -272,6 +275,7 @@ mod tests {
         assert!(parse("pods", "spec.hostNetwork=false")
             .unwrap()
             .matches(&json!({})));
+        assert!(parse("pods", "status.podIPs=").unwrap().matches(&pod));
         assert!(parse("pods", "status.podIP=10.0.0.1")
             .unwrap()
             .matches(&pod));
