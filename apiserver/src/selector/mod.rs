@@ -85,6 +85,21 @@ impl LabelSelector {
         Ok(LabelSelector { requirements })
     }
 
+    /// The equality selector of a label map (a replication controller's or service's `spec.selector`).
+    /// Non-string values are treated as empty strings.
+    pub fn from_map(map: &serde_json::Map<String, Value>) -> Self {
+        let mut requirements: Vec<Requirement> = map
+            .iter()
+            .map(|(k, v)| Requirement {
+                key: k.clone(),
+                op: LabelOp::In,
+                values: vec![v.as_str().unwrap_or_default().to_string()],
+            })
+            .collect();
+        requirements.sort_by(|a, b| a.key.cmp(&b.key));
+        LabelSelector { requirements }
+    }
+
     /// Whether the selector matches everything.
     pub fn is_empty(&self) -> bool {
         self.requirements.is_empty()
@@ -162,6 +177,15 @@ mod tests {
         assert!(mixed.matches(&a));
         let in_keyword = LabelSelector::parse("k in (in,notin)").unwrap();
         assert_eq!(in_keyword.requirements[0].values, vec!["in", "notin"]);
+    }
+
+    #[test]
+    fn map_selectors() {
+        let m = json!({"app": "web", "tier": "fe"});
+        let s = LabelSelector::from_map(m.as_object().unwrap());
+        assert!(s.matches(&pod(json!({"app": "web", "tier": "fe", "x": "y"}))));
+        assert!(!s.matches(&pod(json!({"app": "web"}))));
+        assert!(LabelSelector::from_map(&serde_json::Map::new()).is_empty());
     }
 
     #[test]

@@ -4,7 +4,7 @@ use super::meta::{annotations, kube_finalizer_name, labels};
 use super::names::{config_map_key, dns1123_label, dns1123_subdomain, port_num, qualified_name};
 use super::pod::pod_spec;
 use super::{arr_at, go_map, obj_at, path, q, str_at, FieldError};
-use crate::selector::{LabelOp, LabelSelector, Requirement};
+use crate::selector::LabelSelector;
 use serde_json::Value;
 
 const PROTOCOLS: &[&str] = &["SCTP", "TCP", "UDP"];
@@ -36,15 +36,7 @@ pub(crate) fn replication_controller(object: &Value) -> Vec<FieldError> {
     let template_meta = template.get("metadata").unwrap_or(&Value::Null);
     let template_labels = obj_at(template_meta, "labels");
     if let Some(selector) = selector.filter(|s| !s.is_empty()) {
-        let requirements = selector
-            .iter()
-            .map(|(k, v)| Requirement {
-                key: k.clone(),
-                op: LabelOp::In,
-                values: vec![v.as_str().unwrap_or_default().to_string()],
-            })
-            .collect();
-        if !(LabelSelector { requirements }).matches_labels(template_labels) {
+        if !LabelSelector::from_map(selector).matches_labels(template_labels) {
             errs.push(FieldError::invalid(
                 "spec.template.metadata.labels",
                 go_map(template_labels),
