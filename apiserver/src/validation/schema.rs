@@ -112,8 +112,12 @@ struct Walk<'r> {
 
 impl Walk<'_> {
     fn mismatch(&mut self, value: String, owner: &str, go_path: &str, schema: &Value) {
+        let ty = go_type(self.root, schema);
+        self.mismatch_type(value, owner, go_path, &ty);
+    }
+
+    fn mismatch_type(&mut self, value: String, owner: &str, go_path: &str, ty: &str) {
         if self.type_error.is_none() {
-            let ty = go_type(self.root, schema);
             self.type_error = Some(if owner.is_empty() {
                 format!("json: cannot unmarshal {value} into Go value of type {ty}")
             } else {
@@ -139,8 +143,16 @@ impl Walk<'_> {
                 if let Err(msg) = quantity::parse(&text) {
                     self.type_error.get_or_insert_with(|| msg.to_string());
                 }
-            } else if !matches!(value, Value::String(_) | Value::Number(_)) {
-                self.mismatch(json_kind(value), owner, go_path, schema);
+            } else {
+                // IntOrString decodes non-strings into its int32 half; the decoder adds the field context.
+                match value {
+                    Value::String(_) => {}
+                    Value::Number(n) if n.as_i64().is_some_and(|i| i32::try_from(i).is_ok()) => {}
+                    Value::Number(n) => {
+                        self.mismatch_type(format!("number {n}"), owner, go_path, "int32")
+                    }
+                    other => self.mismatch_type(json_kind(other), owner, go_path, "int32"),
+                }
             }
             return;
         }
@@ -391,7 +403,8 @@ mod tests {
         )
         .unwrap_err();
         assert!(
-            e.message.ends_with("of type intstr.IntOrString"),
+            e.message
+                .ends_with("cannot unmarshal bool into Go struct field ServicePort.spec.ports.targetPort of type int32"),
             "{}",
             e.message
         );
