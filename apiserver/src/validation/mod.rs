@@ -225,6 +225,8 @@ pub fn validate_create(resource: &ResourceInfo, object: &Value) -> Result<(), Ap
 }
 
 /// Validates an update against the stored object (immutable fields, etc.). 422 Invalid on failure.
+/// Run [`crate::defaults::apply`] and [`crate::defaults::prepare_update`] on `new` first, as the real
+/// server defaults and restores server-owned fields (status, allocated IPs) before validating.
 pub fn validate_update(resource: &ResourceInfo, new: &Value, old: &Value) -> Result<(), ApiError> {
     check_types(resource, new)?;
     // The real update validators check identity fields first, then the update-only rules, then the object.
