@@ -1,0 +1,195 @@
+//! Update preparation (the registry strategies' `PrepareForUpdate`): carry over what a client's PUT may omit
+//! but the server owns — status, allocated service IPs and node ports, namespace finalizers.
+
+use crate::resources::ResourceInfo;
+use serde_json::{Map, Value};
+
+/// Prepares `new` for validation against the stored `old`, as kube-apiserver's strategies do on update
+/// (main resource, not the `status` subresource): status is kept from `old`, and values the server allocated
+/// are restored when the client left them out. Call after [`super::apply`].
+pub fn prepare_update(resource: &ResourceInfo, new: &mut Value, old: &Value) {
+    let (Some(new_obj), Some(old_obj)) = (new.as_object_mut(), old.as_object()) else {
+        return;
+    };
+    match resource.name {
+        "pods" | "replicationcontrollers" | "namespaces" | "nodes" | "services" => {
+            keep(new_obj, old_obj, "status");
+        }
+        _ => {}
+    }
+    match resource.name {
+        "namespaces" => {
+            // Namespace finalizers change only through the `finalize` subresource.
+            if let (Some(spec), Some(old_spec)) = (
+                new_obj.get_mut("spec").and_then(Value::as_object_mut),
+                old_obj.get("spec").and_then(Value::as_object),
+            ) {
+                keep(spec, old_spec, "finalizers");
+            } else if let Some(old_spec) = old_obj.get("spec") {
+                new_obj.insert("spec".into(), old_spec.clone());
+            }
+        }
+        "services" => service(new_obj, old_obj),
+        _ => {}
+    }
+}
+
+/// `new[key] = old[key]` (removing it when `old` has none).
+fn keep(new: &mut Map<String, Value>, old: &Map<String, Value>, key: &str) {
+    match old.get(key) {
+        Some(v) => {
+            new.insert(key.to_string(), v.clone());
+        }
+        None => {
+            new.remove(key);
+        }
+    }
+}
+
+fn str_of<'a>(spec: &'a Value, key: &str) -> &'a str {
+    spec.get(key).and_then(Value::as_str).unwrap_or_default()
+}
+
+fn needs_node_port(spec: &Value) -> bool {
+    match str_of(spec, "type") {
+        "NodePort" => true,
+        "LoadBalancer" => spec.get("allocateLoadBalancerNodePorts") != Some(&Value::Bool(false)),
+        _ => false,
+    }
+}
+
+/// `patchAllocatedValues`: restore cluster IPs, node ports and the health-check port the client omitted.
+fn service(new: &mut Map<String, Value>, old: &Map<String, Value>) {
+    let Some(old_spec) = old.get("spec") else {
+        return;
+    };
+    let Some(spec) = new.get_mut("spec").and_then(Value::as_object_mut) else {
+        return;
+    };
+    let new_type = spec
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    if str_of(old_spec, "type") != "ExternalName" && new_type != "ExternalName" {
+        let ip_missing = spec
+            .get("clusterIP")
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty);
+        if ip_missing {
+            if let Some(ip) = old_spec.get("clusterIP").filter(|v| v.is_string()) {
+                spec.insert("clusterIP".into(), ip.clone());
+            }
+        }
+        let no_ips = spec
+            .get("clusterIPs")
+            .and_then(Value::as_array)
+            .is_none_or(Vec::is_empty);
+        if no_ips {
+            if let Some(ips) = old_spec
+                .get("clusterIPs")
+                .filter(|v| v.as_array().is_some_and(|a| !a.is_empty()))
+            {
+                spec.insert("clusterIPs".into(), ips.clone());
+            }
+        }
+    }
+    let spec_value = Value::Object(spec.clone());
+    if needs_node_port(old_spec) && needs_node_port(&spec_value) {
+        let node_port = |p: &Value| p.get("nodePort").and_then(Value::as_i64).unwrap_or(0);
+        let ports_of = |s: &Value| -> Vec<Value> {
+            s.get("ports")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default()
+        };
+        let old_ports = ports_of(old_spec);
+        let new_ports = ports_of(&spec_value);
+        let used: Vec<i64> = new_ports
+            .iter()
+            .map(node_port)
+            .filter(|n| *n != 0 && old_ports.iter().any(|o| node_port(o) == *n))
+            .collect();
+        if let Some(ports) = spec.get_mut("ports").and_then(Value::as_array_mut) {
+            for port in ports.iter_mut().filter(|p| node_port(p) == 0) {
+                let name = str_of(port, "name").to_string();
+                let previous = old_ports
+                    .iter()
+                    .find(|o| str_of(o, "name") == name)
+                    .map(node_port)
+                    .unwrap_or(0);
+                if previous != 0 && !used.contains(&previous) {
+                    if let Some(p) = port.as_object_mut() {
+                        p.insert("nodePort".into(), Value::from(previous));
+                    }
+                }
+            }
+        }
+    }
+    let needs_hc = |s: &Value| {
+        str_of(s, "type") == "LoadBalancer" && str_of(s, "externalTrafficPolicy") == "Local"
+    };
+    if needs_hc(old_spec) && needs_hc(&spec_value) {
+        let missing = spec
+            .get("healthCheckNodePort")
+            .and_then(Value::as_i64)
+            .unwrap_or(0)
+            == 0;
+        if let Some(hc) = old_spec.get("healthCheckNodePort").filter(|_| missing) {
+            spec.insert("healthCheckNodePort".into(), hc.clone());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resources::by_name;
+    use serde_json::json;
+
+    fn prepared(resource: &str, mut new: Value, old: Value) -> Value {
+        prepare_update(by_name(resource).unwrap(), &mut new, &old);
+        new
+    }
+
+    #[test]
+    fn status_is_kept_from_the_stored_object() {
+        let pod = prepared(
+            "pods",
+            json!({"spec": {}, "status": {"phase": "Failed"}}),
+            json!({"status": {"phase": "Running"}}),
+        );
+        assert_eq!(pod["status"]["phase"], "Running");
+        let cm = prepared(
+            "configmaps",
+            json!({"data": {"a": "1"}}),
+            json!({"data": {}}),
+        );
+        assert_eq!(cm["data"]["a"], "1");
+    }
+
+    #[test]
+    fn service_allocations_survive_a_put_without_them() {
+        let old = json!({"spec": {"type": "NodePort", "clusterIP": "10.0.0.5", "clusterIPs": ["10.0.0.5"],
+            "ports": [{"name": "http", "port": 80, "nodePort": 30080}]}});
+        let svc = prepared(
+            "services",
+            json!({"spec": {"type": "NodePort", "ports": [{"name": "http", "port": 80}]}}),
+            old,
+        );
+        assert_eq!(svc["spec"]["clusterIP"], "10.0.0.5");
+        assert_eq!(svc["spec"]["clusterIPs"], json!(["10.0.0.5"]));
+        assert_eq!(svc["spec"]["ports"][0]["nodePort"], 30080);
+    }
+
+    #[test]
+    fn namespace_finalizers_are_kept() {
+        let ns = prepared(
+            "namespaces",
+            json!({"spec": {"finalizers": []}}),
+            json!({"spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}}),
+        );
+        assert_eq!(ns["spec"]["finalizers"], json!(["kubernetes"]));
+        assert_eq!(ns["status"]["phase"], "Active");
+    }
+}
