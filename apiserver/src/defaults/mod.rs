@@ -7,7 +7,7 @@
 mod pod;
 mod update;
 
-pub use update::prepare_update;
+pub use update::{prepare_create, prepare_update};
 
 use crate::resources::ResourceInfo;
 use serde_json::{json, Map, Value};
@@ -78,6 +78,10 @@ fn is_empty(obj: &Map<String, Value>, key: &str) -> bool {
 }
 
 fn replication_controller(obj: &mut Map<String, Value>) {
+    // The status struct always serializes its replica count.
+    if let Some(status) = child(obj, "status") {
+        set_default(status, "replicas", json!(0));
+    }
     let template_labels = obj
         .get("spec")
         .and_then(|s| s.pointer("/template/metadata/labels"))
@@ -110,6 +114,10 @@ fn replication_controller(obj: &mut Map<String, Value>) {
 }
 
 fn service(obj: &mut Map<String, Value>) {
+    // The status struct always serializes its (empty) load balancer.
+    if let Some(status) = child(obj, "status") {
+        set_default(status, "loadBalancer", json!({}));
+    }
     let Some(spec) = child(obj, "spec") else {
         return;
     };
@@ -309,6 +317,9 @@ mod tests {
     fn non_objects_are_left_alone() {
         assert_eq!(defaulted("pods", json!("x")), json!("x"));
         let odd = defaulted("services", json!({"spec": 5}));
-        assert_eq!(odd, json!({"spec": 5}));
+        assert_eq!(
+            odd["spec"], 5,
+            "a malformed spec is left for validation to report"
+        );
     }
 }

@@ -1,8 +1,45 @@
-//! Update preparation (the registry strategies' `PrepareForUpdate`): carry over what a client's PUT may omit
-//! but the server owns — status, allocated service IPs and node ports, namespace finalizers.
+//! The registry strategies' `PrepareForCreate` (reset what clients may not set) and `PrepareForUpdate` (carry
+//! over what a client's PUT may omit but the server owns — status, allocated service IPs and node ports,
+//! namespace finalizers).
 
 use crate::resources::ResourceInfo;
-use serde_json::{Map, Value};
+use serde_json::{json, Map, Value};
+
+/// Resets server-owned fields on create, as the real strategies do: a client cannot create a pod that is
+/// already running. Call after [`super::apply`] (which fills the defaults this relies on).
+pub fn prepare_create(resource: &ResourceInfo, object: &mut Value) {
+    let Some(obj) = object.as_object_mut() else {
+        return;
+    };
+    match resource.name {
+        "pods" => {
+            obj.remove("status");
+            super::apply(resource, object);
+        }
+        "replicationcontrollers" => {
+            obj.insert("status".into(), json!({"replicas": 0}));
+            if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+                meta.insert("generation".into(), json!(1));
+            }
+        }
+        "services" => {
+            obj.insert("status".into(), json!({"loadBalancer": {}}));
+        }
+        "namespaces" => {
+            obj.insert("status".into(), json!({"phase": "Active"}));
+            // The kubernetes finalizer is required on create (it may be removed later via `finalize`).
+            if let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut) {
+                let list = spec.entry("finalizers").or_insert_with(|| json!([]));
+                if let Some(list) = list.as_array_mut() {
+                    if !list.iter().any(|f| f == "kubernetes") {
+                        list.push(json!("kubernetes"));
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+}
 
 /// Prepares `new` for validation against the stored `old`, as kube-apiserver's strategies do on update
 /// (main resource, not the `status` subresource): status is kept from `old`, and values the server allocated
@@ -150,6 +187,29 @@ mod tests {
     fn prepared(resource: &str, mut new: Value, old: Value) -> Value {
         prepare_update(by_name(resource).unwrap(), &mut new, &old);
         new
+    }
+
+    #[test]
+    fn create_resets_server_owned_fields() {
+        let pods = by_name("pods").unwrap();
+        let mut pod = json!({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "i"}]},
+            "status": {"phase": "Running"}});
+        prepare_create(pods, &mut pod);
+        assert_eq!(
+            pod["status"],
+            json!({"phase": "Pending", "qosClass": "BestEffort"})
+        );
+        let mut rc = json!({"metadata": {"name": "r", "generation": 7}, "spec": {}, "status": {"replicas": 3}});
+        prepare_create(by_name("replicationcontrollers").unwrap(), &mut rc);
+        assert_eq!(rc["status"], json!({"replicas": 0}));
+        assert_eq!(rc["metadata"]["generation"], 1);
+        let mut ns = json!({"metadata": {"name": "n"}, "spec": {"finalizers": ["example.com/x"]}});
+        prepare_create(by_name("namespaces").unwrap(), &mut ns);
+        assert_eq!(
+            ns["spec"]["finalizers"],
+            json!(["example.com/x", "kubernetes"])
+        );
+        assert_eq!(ns["status"]["phase"], "Active");
     }
 
     #[test]
