@@ -48,8 +48,9 @@ pub struct EmbeddedStore {
 impl EmbeddedStore {
     /// Opens (creating if needed) the store in `dir/kumos.redb` and starts its writer task.
     ///
-    /// Must be called from within a Tokio runtime.
+    /// Must be called from within a Tokio runtime (the writer task runs on it).
     pub fn open(dir: &Path, config: EmbeddedConfig) -> Result<Self, StorageError> {
+        let runtime = tokio::runtime::Handle::try_current().map_err(backend)?;
         std::fs::create_dir_all(dir).map_err(backend)?;
         let db = Arc::new(Database::create(dir.join(DATA_FILE)).map_err(backend)?);
         writer::init(&db)?;
@@ -63,7 +64,7 @@ impl EmbeddedStore {
             cancel: cancel.clone(),
             compaction_window: config.compaction_window,
         };
-        let handle = tokio::spawn(task.run());
+        let handle = runtime.spawn(task.run());
         Ok(EmbeddedStore {
             db,
             requests,

@@ -244,3 +244,49 @@ pub(super) fn event_at(
         })),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(value: &[u8]) -> KeyValue {
+        KeyValue {
+            key: "/k".into(),
+            value: value.to_vec(),
+            create_revision: 3,
+            mod_revision: 7,
+        }
+    }
+
+    #[test]
+    fn latest_records_round_trip() {
+        for value in [&b""[..], b"{\"a\":1}"] {
+            let kv = sample(value);
+            assert_eq!(decode_latest("/k", &encode_latest(&kv)).ok(), Some(kv));
+        }
+        assert!(decode_latest("/k", &[1, 2, 3]).is_err());
+    }
+
+    #[test]
+    fn history_records_round_trip() {
+        let kv = sample(b"v");
+        assert_eq!(
+            decode_history("/k", 7, &encode_put(&kv)).ok(),
+            Some(Some(kv))
+        );
+        assert_eq!(
+            decode_history("/k", 9, &encode_tombstone()).ok(),
+            Some(None)
+        );
+        assert!(is_put(&encode_put(&sample(b""))) && !is_put(&encode_tombstone()));
+        assert!(decode_history("/k", 7, &[]).is_err());
+        assert!(decode_history("/k", 7, &[TAG_PUT, 1]).is_err());
+    }
+
+    #[test]
+    fn range_start_never_precedes_the_prefix() {
+        assert_eq!(range_start("/p/", None), "/p/");
+        assert_eq!(range_start("/p/", Some("/a")), "/p/");
+        assert_eq!(range_start("/p/", Some("/p/x")), "/p/x");
+    }
+}

@@ -58,9 +58,8 @@ fn read_log_blocking(db: &Database, prefix: &str, after: Revision) -> Result<Chu
     let log = txn.open_table(LOG).map_err(backend)?;
     let history = txn.open_table(HISTORY).map_err(backend)?;
     let mut events = Vec::new();
-    let mut scanned = 0;
     let mut scanned_to = after;
-    for entry in log.range(after + 1..).map_err(backend)? {
+    for (scanned, entry) in log.range(after + 1..).map_err(backend)?.enumerate() {
         if scanned == CATCH_UP_CHUNK {
             return Ok(Chunk {
                 events,
@@ -73,7 +72,6 @@ fn read_log_blocking(db: &Database, prefix: &str, after: Revision) -> Result<Chu
         if key.starts_with(prefix) {
             events.push(event_at(&history, key, rev)?);
         }
-        scanned += 1;
         scanned_to = rev;
     }
     Ok(Chunk {

@@ -35,7 +35,8 @@ impl Default for EtcdConfig {
     }
 }
 
-/// A [`Storage`] on an etcd v3 cluster.
+/// A [`Storage`] on an etcd v3 cluster. Clones share the connection.
+#[derive(Clone)]
 pub struct EtcdStore {
     kv: KvClient,
     watch: WatchClient,

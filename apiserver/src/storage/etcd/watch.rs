@@ -81,14 +81,6 @@ impl State {
 }
 
 impl EtcdStore {
-    fn handle(&self) -> EtcdStore {
-        EtcdStore {
-            kv: self.kv.clone(),
-            watch: self.watch.clone(),
-            key_prefix: self.key_prefix.clone(),
-        }
-    }
-
     /// Watches keys under `prefix` from revision `after + 1`, failing up front when it is compacted.
     pub(super) async fn watch_prefix(&self, prefix: &str, after: Revision) -> Result<WatchStream> {
         let start = after + 1;
@@ -121,7 +113,7 @@ impl EtcdStore {
             .await
             .map_err(backend)?;
         let state = State {
-            store: self.handle(),
+            store: self.clone(),
             stream,
             after,
             pending: VecDeque::new(),
