@@ -151,7 +151,7 @@ pub async fn watch_has_no_gaps_or_duplicates_under_concurrent_writers(
 
 pub async fn slow_watcher_loses_nothing(store: Arc<dyn Storage>) -> anyhow::Result<()> {
     // More committed transactions than the embedded store buffers for a watcher that isn't reading.
-    const WRITES: usize = 1500;
+    const WRITES: usize = 600;
     let start = store.current_revision().await?;
     let mut watch = store.watch("/registry/events/", start).await?;
     let key = "/registry/events/ns/e";

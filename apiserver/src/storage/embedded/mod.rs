@@ -25,8 +25,9 @@ pub const DATA_FILE: &str = "kumos.redb";
 
 /// Queued writes beyond this make writers wait (backpressure on the single writer task).
 const QUEUE_DEPTH: usize = 4096;
-/// Committed transactions buffered for watchers; a slower watcher re-reads the log instead.
-const EVENT_BUFFER: usize = 1024;
+/// Committed transactions buffered for watchers (each holds its values, so keep it modest); a watcher
+/// that falls further behind re-reads the log instead of losing events.
+const EVENT_BUFFER: usize = 256;
 
 /// Settings of the embedded store.
 #[derive(Debug, Clone, Default)]
