@@ -109,7 +109,7 @@ impl EmbeddedStore {
 
 impl Drop for EmbeddedStore {
     fn drop(&mut self) {
-        // The writer drains its queue and exits on its own; nothing may outlive the store unsupervised.
+        // Cancelling makes the writer commit what is already queued and exit: it never outlives its work.
         self.cancel.cancel();
     }
 }

@@ -149,6 +149,7 @@ fn apply_batch(
         if let Some(window) = window {
             tables.auto_compact(window)?;
         }
+        tables.store_meta()?;
     }
     txn.commit().map_err(backend)?;
     Ok((results, events))
@@ -167,7 +168,8 @@ pub(super) fn init(db: &Database) -> Result<(), StorageError> {
     txn.commit().map_err(backend)
 }
 
-/// The open tables of one write transaction and its revision counters.
+/// The open tables of one write transaction and its revision counters (written back by
+/// [`Tables::store_meta`] before commit).
 struct Tables<'t> {
     meta: Table<'t, &'static str, i64>,
     latest: Table<'t, &'static str, &'static [u8]>,
@@ -319,7 +321,7 @@ impl<'t> Tables<'t> {
         self.history.insert((key, rev), record).map_err(backend)?;
         self.log.insert(rev, key).map_err(backend)?;
         self.revision = rev;
-        self.store_meta()
+        Ok(())
     }
 
     /// Compacts so that only the newest `window` revisions stay readable, in steps of an eighth of the
@@ -364,6 +366,6 @@ impl<'t> Tables<'t> {
             }
         }
         self.compacted = target;
-        self.store_meta()
+        Ok(())
     }
 }
