@@ -1,1 +1,5 @@
 //! Test fixtures: start a `kumos server`, run kubectl against it, poll with deadlines.
+
+pub mod etcd;
+
+pub use etcd::EtcdProcess;

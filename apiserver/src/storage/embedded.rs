@@ -1,1 +1,0 @@
-//! The embedded durable store (placeholder: owned by the storage work package).

@@ -1,1 +1,0 @@
-//! The etcd v3 backend (placeholder: owned by the storage work package).
