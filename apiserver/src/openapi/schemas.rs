@@ -32,11 +32,43 @@ fn gvk(group: &str, version: &str, kind: &str) -> Value {
     json!([{"group": group, "kind": kind, "version": version}])
 }
 
-/// List fields' merge semantics, as kube's Go struct tags declare them:
-/// `(schema, field, patch merge key, patch strategy, list type, list map keys)`.
-const LIST_SEMANTICS: &[(&str, &str, &str, &str, &str, &[&str])] = &[
-    ("PodSpec", "containers", "name", "merge", "map", &["name"]),
-    (
+/// One list field's merge semantics, as kube's Go struct tags declare them.
+struct ListSemantics {
+    /// Short schema name (`PodSpec`).
+    schema: &'static str,
+    field: &'static str,
+    /// `x-kubernetes-patch-merge-key` (empty: none).
+    merge_key: &'static str,
+    /// `x-kubernetes-patch-strategy` (empty: none).
+    strategy: &'static str,
+    /// `x-kubernetes-list-type`.
+    list_type: &'static str,
+    /// `x-kubernetes-list-map-keys` (empty: none).
+    map_keys: &'static [&'static str],
+}
+
+const fn ls(
+    schema: &'static str,
+    field: &'static str,
+    merge_key: &'static str,
+    strategy: &'static str,
+    list_type: &'static str,
+    map_keys: &'static [&'static str],
+) -> ListSemantics {
+    ListSemantics {
+        schema,
+        field,
+        merge_key,
+        strategy,
+        list_type,
+        map_keys,
+    }
+}
+
+/// core/v1 list fields.
+const LIST_SEMANTICS: &[ListSemantics] = &[
+    ls("PodSpec", "containers", "name", "merge", "map", &["name"]),
+    ls(
         "PodSpec",
         "initContainers",
         "name",
@@ -44,7 +76,7 @@ const LIST_SEMANTICS: &[(&str, &str, &str, &str, &str, &[&str])] = &[
         "map",
         &["name"],
     ),
-    (
+    ls(
         "PodSpec",
         "ephemeralContainers",
         "name",
@@ -52,7 +84,7 @@ const LIST_SEMANTICS: &[(&str, &str, &str, &str, &str, &[&str])] = &[
         "map",
         &["name"],
     ),
-    (
+    ls(
         "PodSpec",
         "volumes",
         "name",
@@ -60,7 +92,7 @@ const LIST_SEMANTICS: &[(&str, &str, &str, &str, &str, &[&str])] = &[
         "map",
         &["name"],
     ),
-    (
+    ls(
         "PodSpec",
         "imagePullSecrets",
         "name",
@@ -68,8 +100,8 @@ const LIST_SEMANTICS: &[(&str, &str, &str, &str, &str, &[&str])] = &[
         "map",
         &["name"],
     ),
-    ("PodSpec", "hostAliases", "ip", "merge", "map", &["ip"]),
-    (
+    ls("PodSpec", "hostAliases", "ip", "merge", "map", &["ip"]),
+    ls(
         "PodSpec",
         "topologySpreadConstraints",
         "topologyKey",
@@ -77,7 +109,7 @@ const LIST_SEMANTICS: &[(&str, &str, &str, &str, &str, &[&str])] = &[
         "map",
         &["topologyKey", "whenUnsatisfiable"],
     ),
-    (
+    ls(
         "PodSpec",
         "resourceClaims",
         "name",
@@ -85,7 +117,7 @@ const LIST_SEMANTICS: &[(&str, &str, &str, &str, &str, &[&str])] = &[
         "map",
         &["name"],
     ),
-    (
+    ls(
         "PodSpec",
         "schedulingGates",
         "name",
@@ -93,9 +125,9 @@ const LIST_SEMANTICS: &[(&str, &str, &str, &str, &str, &[&str])] = &[
         "map",
         &["name"],
     ),
-    ("PodSpec", "tolerations", "", "", "atomic", &[]),
-    ("PodSpec", "readinessGates", "", "", "atomic", &[]),
-    (
+    ls("PodSpec", "tolerations", "", "", "atomic", &[]),
+    ls("PodSpec", "readinessGates", "", "", "atomic", &[]),
+    ls(
         "Container",
         "ports",
         "containerPort",
@@ -103,8 +135,8 @@ const LIST_SEMANTICS: &[(&str, &str, &str, &str, &str, &[&str])] = &[
         "map",
         &["containerPort", "protocol"],
     ),
-    ("Container", "env", "name", "merge", "map", &["name"]),
-    (
+    ls("Container", "env", "name", "merge", "map", &["name"]),
+    ls(
         "Container",
         "volumeMounts",
         "mountPath",
@@ -112,7 +144,7 @@ const LIST_SEMANTICS: &[(&str, &str, &str, &str, &str, &[&str])] = &[
         "map",
         &["mountPath"],
     ),
-    (
+    ls(
         "Container",
         "volumeDevices",
         "devicePath",
@@ -120,16 +152,16 @@ const LIST_SEMANTICS: &[(&str, &str, &str, &str, &str, &[&str])] = &[
         "map",
         &["devicePath"],
     ),
-    ("Container", "envFrom", "", "", "atomic", &[]),
-    ("Container", "resizePolicy", "", "", "atomic", &[]),
-    ("Container", "command", "", "", "atomic", &[]),
-    ("Container", "args", "", "", "atomic", &[]),
-    ("PodStatus", "conditions", "type", "merge", "map", &["type"]),
-    ("PodStatus", "podIPs", "ip", "merge", "map", &["ip"]),
-    ("PodStatus", "hostIPs", "ip", "merge", "atomic", &[]),
-    ("PodStatus", "containerStatuses", "", "", "atomic", &[]),
-    ("PodStatus", "initContainerStatuses", "", "", "atomic", &[]),
-    (
+    ls("Container", "envFrom", "", "", "atomic", &[]),
+    ls("Container", "resizePolicy", "", "", "atomic", &[]),
+    ls("Container", "command", "", "", "atomic", &[]),
+    ls("Container", "args", "", "", "atomic", &[]),
+    ls("PodStatus", "conditions", "type", "merge", "map", &["type"]),
+    ls("PodStatus", "podIPs", "ip", "merge", "map", &["ip"]),
+    ls("PodStatus", "hostIPs", "ip", "merge", "atomic", &[]),
+    ls("PodStatus", "containerStatuses", "", "", "atomic", &[]),
+    ls("PodStatus", "initContainerStatuses", "", "", "atomic", &[]),
+    ls(
         "ServiceSpec",
         "ports",
         "port",
@@ -137,9 +169,9 @@ const LIST_SEMANTICS: &[(&str, &str, &str, &str, &str, &[&str])] = &[
         "map",
         &["port", "protocol"],
     ),
-    ("ServiceSpec", "clusterIPs", "", "", "atomic", &[]),
-    ("ServiceSpec", "externalIPs", "", "", "atomic", &[]),
-    (
+    ls("ServiceSpec", "clusterIPs", "", "", "atomic", &[]),
+    ls("ServiceSpec", "externalIPs", "", "", "atomic", &[]),
+    ls(
         "ServiceStatus",
         "conditions",
         "type",
@@ -147,9 +179,9 @@ const LIST_SEMANTICS: &[(&str, &str, &str, &str, &str, &[&str])] = &[
         "map",
         &["type"],
     ),
-    ("NodeSpec", "podCIDRs", "", "merge", "set", &[]),
-    ("NodeSpec", "taints", "", "", "atomic", &[]),
-    (
+    ls("NodeSpec", "podCIDRs", "", "merge", "set", &[]),
+    ls("NodeSpec", "taints", "", "", "atomic", &[]),
+    ls(
         "NodeStatus",
         "conditions",
         "type",
@@ -157,8 +189,8 @@ const LIST_SEMANTICS: &[(&str, &str, &str, &str, &str, &[&str])] = &[
         "map",
         &["type"],
     ),
-    ("NodeStatus", "addresses", "type", "merge", "map", &["type"]),
-    (
+    ls("NodeStatus", "addresses", "type", "merge", "map", &["type"]),
+    ls(
         "NamespaceStatus",
         "conditions",
         "type",
@@ -166,7 +198,7 @@ const LIST_SEMANTICS: &[(&str, &str, &str, &str, &str, &[&str])] = &[
         "map",
         &["type"],
     ),
-    (
+    ls(
         "ReplicationControllerStatus",
         "conditions",
         "type",
@@ -174,13 +206,13 @@ const LIST_SEMANTICS: &[(&str, &str, &str, &str, &str, &[&str])] = &[
         "map",
         &["type"],
     ),
-    ("Endpoints", "subsets", "", "", "atomic", &[]),
+    ls("Endpoints", "subsets", "", "", "atomic", &[]),
 ];
 
 /// Meta/v1 list fields (not core/v1 schema names).
-const META_LIST_SEMANTICS: &[(&str, &str, &str, &str, &str, &[&str])] = &[
-    ("ObjectMeta", "finalizers", "", "merge", "set", &[]),
-    (
+const META_LIST_SEMANTICS: &[ListSemantics] = &[
+    ls("ObjectMeta", "finalizers", "", "merge", "set", &[]),
+    ls(
         "ObjectMeta",
         "ownerReferences",
         "uid",
@@ -188,29 +220,29 @@ const META_LIST_SEMANTICS: &[(&str, &str, &str, &str, &str, &[&str])] = &[
         "map",
         &["uid"],
     ),
-    ("ObjectMeta", "managedFields", "", "", "atomic", &[]),
+    ls("ObjectMeta", "managedFields", "", "", "atomic", &[]),
 ];
 
 fn annotate_lists(schemas: &mut Map<String, Value>) {
-    let core = LIST_SEMANTICS.iter().map(|e| (core_name(e.0), e));
-    let meta = META_LIST_SEMANTICS.iter().map(|e| (meta_name(e.0), e));
-    for (schema, (_, field, key, strategy, list_type, map_keys)) in core.chain(meta) {
+    let core = LIST_SEMANTICS.iter().map(|e| (core_name(e.schema), e));
+    let meta = META_LIST_SEMANTICS.iter().map(|e| (meta_name(e.schema), e));
+    for (schema, e) in core.chain(meta) {
         let Some(prop) = schemas
             .get_mut(&schema)
-            .and_then(|s| s.pointer_mut(&format!("/properties/{field}")))
+            .and_then(|s| s.pointer_mut(&format!("/properties/{}", e.field)))
             .and_then(Value::as_object_mut)
         else {
             continue;
         };
-        if !key.is_empty() {
-            prop.insert("x-kubernetes-patch-merge-key".into(), json!(key));
+        if !e.merge_key.is_empty() {
+            prop.insert("x-kubernetes-patch-merge-key".into(), json!(e.merge_key));
         }
-        if !strategy.is_empty() {
-            prop.insert("x-kubernetes-patch-strategy".into(), json!(strategy));
+        if !e.strategy.is_empty() {
+            prop.insert("x-kubernetes-patch-strategy".into(), json!(e.strategy));
         }
-        prop.insert("x-kubernetes-list-type".into(), json!(list_type));
-        if !map_keys.is_empty() {
-            prop.insert("x-kubernetes-list-map-keys".into(), json!(map_keys));
+        prop.insert("x-kubernetes-list-type".into(), json!(e.list_type));
+        if !e.map_keys.is_empty() {
+            prop.insert("x-kubernetes-list-map-keys".into(), json!(e.map_keys));
         }
     }
 }
