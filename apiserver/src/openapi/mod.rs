@@ -4,6 +4,7 @@
 //! group-version with `?hash=`, hashed URLs are immutable, stale hashes redirect, and `ETag` /
 //! `If-None-Match` give 304s.
 
+mod params;
 mod paths;
 mod schemas;
 
