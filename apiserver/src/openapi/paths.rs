@@ -320,6 +320,78 @@ fn resource_paths(r: &'static ResourceInfo, paths: &mut Map<String, Value>) {
     }
 }
 
+/// The deprecated `/api/v1/watch/...` paths kube still publishes (`watch` / `watchlist` actions).
+fn watch_paths(r: &'static ResourceInfo, paths: &mut Map<String, Value>) {
+    let gvk = Gvk::core(r.kind);
+    let event = meta_name("WatchEvent");
+    let ns_param = path_param(
+        "namespace",
+        "object name and auth scope, such as for teams and projects",
+    );
+    let name_param = path_param("name", &format!("name of the {}", r.kind));
+    let mut add = |path: String, action: &str, id: String, scope: Vec<Value>| {
+        let description = if action == "watch" {
+            format!("watch changes to an object of kind {}. deprecated: use the 'watch' parameter with a list operation instead, filtered to a single item with the 'fieldSelector' parameter.", r.kind)
+        } else {
+            format!("watch individual changes to a list of {}. deprecated: use the 'watch' parameter with a list operation instead.", r.kind)
+        };
+        let mut ops = Map::new();
+        ops.insert(
+            "get".into(),
+            Op {
+                action,
+                id,
+                description,
+                gvk: &gvk,
+                params: vec![],
+                body: None,
+                responses: responses(&["200"], &event),
+            }
+            .build(),
+        );
+        let mut params = list_params(true);
+        params.push(pretty());
+        params.extend(scope);
+        params.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
+        paths.insert(path, with_params(ops, params));
+    };
+    if r.namespaced {
+        let base = format!("/api/v1/watch/namespaces/{{namespace}}/{}", r.name);
+        add(
+            base.clone(),
+            "watchlist",
+            format!("watchCoreV1Namespaced{}List", r.kind),
+            vec![ns_param.clone()],
+        );
+        add(
+            format!("{base}/{{name}}"),
+            "watch",
+            format!("watchCoreV1Namespaced{}", r.kind),
+            vec![name_param, ns_param],
+        );
+        add(
+            format!("/api/v1/watch/{}", r.name),
+            "watchlist",
+            format!("watchCoreV1{}ListForAllNamespaces", r.kind),
+            vec![],
+        );
+    } else {
+        let base = format!("/api/v1/watch/{}", r.name);
+        add(
+            base.clone(),
+            "watchlist",
+            format!("watchCoreV1{}List", r.kind),
+            vec![],
+        );
+        add(
+            format!("{base}/{{name}}"),
+            "watch",
+            format!("watchCoreV1{}", r.kind),
+            vec![name_param],
+        );
+    }
+}
+
 /// Every path of the core/v1 document, sorted like kube's output.
 pub(super) fn build() -> Map<String, Value> {
     let mut paths = Map::new();
@@ -329,6 +401,7 @@ pub(super) fn build() -> Map<String, Value> {
             "401": {"description": "Unauthorized"}}}}));
     for r in RESOURCES {
         resource_paths(r, &mut paths);
+        watch_paths(r, &mut paths);
     }
     paths.sort_keys();
     paths

@@ -201,6 +201,14 @@ fn paths_carry_kube_operation_ids_and_patch_metadata() {
         "replaceCoreV1NamespaceFinalize"
     );
     assert_eq!(
+        paths["/api/v1/watch/namespaces/{namespace}/pods/{name}"]["get"]["operationId"],
+        "watchCoreV1NamespacedPod"
+    );
+    assert_eq!(
+        paths["/api/v1/watch/nodes"]["get"]["x-kubernetes-action"],
+        "watchlist"
+    );
+    assert_eq!(
         paths["/api/v1/namespaces/{namespace}/endpoints"]["get"]["operationId"],
         "listCoreV1NamespacedEndpoints"
     );
