@@ -167,6 +167,23 @@ fn subresource_shape(
     }
 }
 
+/// kube's `storageVersionHash`: base64 of the first 8 bytes of sha256("<group>/<version>/<kind>").
+///
+/// Precomputed for our fixed set of kinds (all stored as core/v1) rather than pulling in a hash crate.
+fn storage_version_hash(kind: &str) -> Option<&'static str> {
+    Some(match kind {
+        "ConfigMap" => "qFsyl6wFWjQ=",
+        "Endpoints" => "fWeeMqaN/OA=",
+        "Event" => "r2yiGXH7wu8=",
+        "Namespace" => "Q3oi5N2YM8M=",
+        "Node" => "XwShjMxG9Fs=",
+        "Pod" => "xPOwRZ+Yhw8=",
+        "ReplicationController" => "Jond2If31h0=",
+        "Service" => "0/CO1lhkEBI=",
+        _ => return None,
+    })
+}
+
 /// The `/api/v1` APIResourceList: every resource and `resource/subresource`.
 pub fn core_resource_list() -> Value {
     let mut resources = Vec::new();
@@ -183,6 +200,9 @@ pub fn core_resource_list() -> Value {
         }
         if !r.categories.is_empty() {
             entry["categories"] = json!(r.categories);
+        }
+        if let Some(hash) = storage_version_hash(r.kind) {
+            entry["storageVersionHash"] = json!(hash);
         }
         resources.push(entry);
         for sub in r.subresources {

@@ -64,6 +64,7 @@ async fn api_v1_lists_every_resource_and_subresource() {
         }
     }
     assert_eq!(find("pods")["categories"], json!(["all"]));
+    assert_eq!(find("pods")["storageVersionHash"], "xPOwRZ+Yhw8=");
     assert_eq!(
         find("pods")["verbs"],
         json!([

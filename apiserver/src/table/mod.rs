@@ -4,6 +4,7 @@
 //! file the Table envelope plus the shared formatting helpers (`HumanDuration`, label sets).
 
 mod columns;
+mod pod;
 mod rows;
 
 use crate::resources::ResourceInfo;
