@@ -19,6 +19,7 @@ pub mod routes;
 pub mod selector;
 pub mod serve;
 pub mod storage;
+pub mod strategic;
 pub mod table;
 pub mod tls;
 pub mod validation;

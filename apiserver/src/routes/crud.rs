@@ -1,0 +1,351 @@
+//! Single-object verbs: get, create, update (PUT), patch and delete.
+
+use axum::body::Body;
+use axum::http::HeaderMap;
+use axum::response::Response;
+use serde_json::{json, Value};
+
+use super::object::{self, meta_mut, meta_str};
+use super::request::{self, Query, Render, Target};
+use super::write::{self, Part};
+use super::{namespace, patch, AppState};
+use crate::error::ApiError;
+use crate::storage::StorageError;
+use crate::{defaults, table, validation};
+
+/// GET one object (or a one-row Table).
+pub async fn get(
+    state: &AppState,
+    target: &Target,
+    query: &Query,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
+    let render = request::render(headers, query)?;
+    let (obj, _) = write::read(state, target).await?;
+    Ok(match render {
+        Render::Object => request::json(200, &obj, &[]),
+        Render::Table(include) => {
+            let mut t =
+                table::build_table(target.resource, std::slice::from_ref(&obj), include, now());
+            if let (Some(meta), Some(rv)) = (meta_mut(&mut t), meta_str(&obj, "resourceVersion")) {
+                meta.insert("resourceVersion".into(), json!(rv));
+            }
+            request::json(200, &t, &[])
+        }
+    })
+}
+
+pub(super) fn now() -> time::OffsetDateTime {
+    time::OffsetDateTime::now_utc()
+}
+
+/// POST a new object.
+pub async fn create(
+    state: &AppState,
+    target: &Target,
+    query: &Query,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let resource = target.resource;
+    let bytes = request::read_body(body).await?;
+    let mut obj = request::decode_object(headers, &bytes)?;
+    object::check_type_meta(resource, &obj)?;
+    let warnings = object::field_validation(resource, &mut obj, query.get("fieldValidation"))?;
+    place_namespace(target, &mut obj)?;
+    let name = assign_name(resource.kind, &mut obj)?;
+    object::set_type_meta(resource, &mut obj);
+    defaults::apply(resource, &mut obj);
+    defaults::prepare_create(resource, &mut obj);
+    stamp_new(&mut obj, resource.name);
+    if let Some(ns) = &target.namespace {
+        namespace::check_writable(state, resource, &name, ns).await?;
+    }
+    validation::validate_create(resource, &obj)?;
+    if query.dry_run()? {
+        return Ok(request::json(201, &obj, &warnings));
+    }
+    let key = resource.key(target.namespace.as_deref(), &name);
+    let kv = state
+        .storage()
+        .create(&key, object::to_bytes(&obj))
+        .await
+        .map_err(|e| object::storage_error(resource, &name, e))?;
+    object::set_resource_version(&mut obj, kv.mod_revision);
+    Ok(request::json(201, &obj, &warnings))
+}
+
+/// Puts the URL's namespace into the body (a different one is a 400, as kube-apiserver).
+fn place_namespace(target: &Target, obj: &mut Value) -> Result<(), ApiError> {
+    let body_ns = meta_str(obj, "namespace").map(str::to_string);
+    let Some(meta) = meta_mut(obj) else {
+        return Err(ApiError::bad_request("metadata must be an object"));
+    };
+    match (&target.namespace, target.resource.namespaced) {
+        (Some(ns), true) => {
+            if body_ns.as_ref().is_some_and(|b| b != ns) {
+                return Err(ApiError::bad_request(
+                    "the namespace of the provided object does not match the namespace sent on the request",
+                ));
+            }
+            meta.insert("namespace".into(), json!(ns));
+        }
+        _ => {
+            meta.remove("namespace");
+        }
+    }
+    Ok(())
+}
+
+/// Resolves `metadata.name` (generating one from `generateName`), or 422 when neither is set.
+fn assign_name(kind: &str, obj: &mut Value) -> Result<String, ApiError> {
+    if let Some(name) = meta_str(obj, "name") {
+        return Ok(name.to_string());
+    }
+    let Some(prefix) = meta_str(obj, "generateName").map(str::to_string) else {
+        return Err(ApiError::invalid(
+            kind,
+            "",
+            vec![crate::error::Cause {
+                reason: "FieldValueRequired".into(),
+                message: "Required value: name or generateName is required".into(),
+                field: "metadata.name".into(),
+            }],
+        ));
+    };
+    let name = object::generate_name(&prefix);
+    if let Some(meta) = meta_mut(obj) {
+        meta.insert("name".into(), json!(name));
+    }
+    Ok(name)
+}
+
+/// Server-set metadata of a new object: uid, creationTimestamp, generation; client values discarded.
+fn stamp_new(obj: &mut Value, resource: &str) {
+    let Some(meta) = meta_mut(obj) else {
+        return;
+    };
+    for field in [
+        "resourceVersion",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+        "selfLink",
+    ] {
+        meta.remove(field);
+    }
+    meta.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
+    meta.insert("creationTimestamp".into(), json!(object::now()));
+    if write::tracks_generation(resource) {
+        meta.insert("generation".into(), json!(1));
+    } else {
+        meta.remove("generation");
+    }
+}
+
+/// PUT: replace the object (the main resource or, with `part`, a subresource view).
+pub async fn update(
+    state: &AppState,
+    target: &Target,
+    query: &Query,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    update_part(state, target, query, headers, body, Part::Main).await
+}
+
+/// PUT of the main resource or the status subresource.
+pub async fn update_part(
+    state: &AppState,
+    target: &Target,
+    query: &Query,
+    headers: &HeaderMap,
+    body: Body,
+    part: Part,
+) -> Result<Response, ApiError> {
+    let resource = target.resource;
+    let bytes = request::read_body(body).await?;
+    let mut obj = request::decode_object(headers, &bytes)?;
+    object::check_type_meta(resource, &obj)?;
+    let warnings = object::field_validation(resource, &mut obj, query.get("fieldValidation"))?;
+    if let Some(body_name) = meta_str(&obj, "name") {
+        if body_name != target.name() {
+            return Err(ApiError::bad_request(format!(
+                "the name of the object ({body_name}) does not match the name on the URL ({})",
+                target.name()
+            )));
+        }
+    }
+    place_namespace(target, &mut obj)?;
+    let written = write::update(state, target, part, query.dry_run()?, |_| Ok(obj.clone())).await?;
+    Ok(request::json(200, &written, &warnings))
+}
+
+/// PATCH the main resource or the status subresource.
+pub async fn patch(
+    state: &AppState,
+    target: &Target,
+    query: &Query,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    patch_part(state, target, query, headers, body, Part::Main).await
+}
+
+/// PATCH with a patch type from Content-Type.
+pub async fn patch_part(
+    state: &AppState,
+    target: &Target,
+    query: &Query,
+    headers: &HeaderMap,
+    body: Body,
+    part: Part,
+) -> Result<Response, ApiError> {
+    let resource = target.resource;
+    let kind = patch::PatchType::from_content_type(&request::content_type(headers))?;
+    let bytes = request::read_body(body).await?;
+    let mut warnings = Vec::new();
+    let mode = query.get("fieldValidation");
+    let written = write::update(state, target, part, query.dry_run()?, |current| {
+        let mut patched = patch::apply(resource, kind, current, &bytes)?;
+        warnings = object::field_validation(resource, &mut patched, mode)?;
+        // A resourceVersion only counts as a precondition when the patch itself carried one.
+        if !patch::sets_resource_version(kind, &bytes) {
+            if let Some(meta) = meta_mut(&mut patched) {
+                meta.remove("resourceVersion");
+            }
+        }
+        Ok(patched)
+    })
+    .await?;
+    Ok(request::json(200, &written, &warnings))
+}
+
+/// DeleteOptions from the body (JSON or protobuf) and the query.
+#[derive(Debug, Default)]
+struct DeleteOptions {
+    uid: Option<String>,
+    resource_version: Option<String>,
+    dry_run: bool,
+}
+
+async fn delete_options(
+    headers: &HeaderMap,
+    query: &Query,
+    body: Body,
+) -> Result<DeleteOptions, ApiError> {
+    let bytes = request::read_body(body).await?;
+    let mut opts = DeleteOptions {
+        dry_run: query.dry_run()?,
+        ..Default::default()
+    };
+    if !bytes.is_empty() {
+        let body = request::decode_object(headers, &bytes)?;
+        let pre = |f: &str| {
+            body.pointer(&format!("/preconditions/{f}"))
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        };
+        opts.uid = pre("uid");
+        opts.resource_version = pre("resourceVersion");
+        if let Some(list) = body.get("dryRun").and_then(Value::as_array) {
+            opts.dry_run |= list.iter().any(|v| v == "All");
+        }
+    }
+    Ok(opts)
+}
+
+/// DELETE one object. Objects with finalizers get a deletionTimestamp and stay until the finalizers are
+/// gone; namespaces are terminated (emptied, then removed).
+pub async fn delete(
+    state: &AppState,
+    target: &Target,
+    query: &Query,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let resource = target.resource;
+    let name = target.name();
+    let opts = delete_options(headers, query, body).await?;
+    let (obj, revision) = write::read(state, target).await?;
+    check_preconditions(resource.name, name, &obj, &opts)?;
+    if resource.name == "namespaces" {
+        let obj = namespace::terminate(state, target, obj, opts.dry_run).await?;
+        return Ok(request::json(200, &obj, &[]));
+    }
+    let has_finalizers = obj
+        .pointer("/metadata/finalizers")
+        .and_then(Value::as_array)
+        .is_some_and(|f| !f.is_empty());
+    if has_finalizers {
+        let written = write::update(state, target, Part::Any, opts.dry_run, |cur| {
+            let mut next = cur.clone();
+            if let Some(meta) = meta_mut(&mut next) {
+                meta.entry("deletionTimestamp")
+                    .or_insert(json!(object::now()));
+                meta.entry("deletionGracePeriodSeconds").or_insert(json!(0));
+                meta.remove("resourceVersion");
+            }
+            Ok(next)
+        })
+        .await?;
+        return Ok(request::json(200, &written, &[]));
+    }
+    if !opts.dry_run {
+        match state.storage().delete(&target.key(), Some(revision)).await {
+            Ok(_) => {}
+            Err(StorageError::Conflict { .. }) => {
+                return Err(ApiError::conflict(resource.name, name))
+            }
+            Err(e) => return Err(object::storage_error(resource, name, e)),
+        }
+    }
+    Ok(request::json(200, &deleted_response(resource, &obj), &[]))
+}
+
+/// What DELETE answers: the object for pods and services (their registries return it), a success Status
+/// with details for the rest.
+pub(super) fn deleted_response(resource: &crate::resources::ResourceInfo, obj: &Value) -> Value {
+    if matches!(resource.name, "pods" | "services") {
+        return obj.clone();
+    }
+    json!({
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Success",
+        "details": {
+            "name": meta_str(obj, "name").unwrap_or_default(),
+            "kind": resource.name,
+            "uid": meta_str(obj, "uid").unwrap_or_default(),
+        }
+    })
+}
+
+fn check_preconditions(
+    resource: &str,
+    name: &str,
+    obj: &Value,
+    opts: &DeleteOptions,
+) -> Result<(), ApiError> {
+    let actual_uid = meta_str(obj, "uid").unwrap_or_default();
+    if let Some(uid) = &opts.uid {
+        if uid != actual_uid {
+            return Err(ApiError::conflict_with(
+                resource,
+                name,
+                &format!("Precondition failed: UID in precondition: {uid}, UID in object meta: {actual_uid}"),
+            ));
+        }
+    }
+    let actual_rv = meta_str(obj, "resourceVersion").unwrap_or_default();
+    if let Some(rv) = &opts.resource_version {
+        if rv != actual_rv {
+            return Err(ApiError::conflict_with(
+                resource,
+                name,
+                &format!("Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {actual_rv}"),
+            ));
+        }
+    }
+    Ok(())
+}

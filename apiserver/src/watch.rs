@@ -1,2 +1,0 @@
-//! Watch caches (one storage watch per resource) and serving watch requests as NDJSON.
-//! STUB: owned by the `watch` work package.
