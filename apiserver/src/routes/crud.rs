@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use super::object::{self, meta_mut, meta_str};
 use super::request::{self, Query, Render, Target};
 use super::write::{self, Part};
-use super::{namespace, patch, AppState};
+use super::{namespace, patch, service_ip, AppState};
 use crate::error::ApiError;
 use crate::storage::StorageError;
 use crate::{defaults, table, validation};
@@ -66,11 +66,18 @@ pub async fn create(
         return Ok(request::json(201, &obj, &warnings));
     }
     let key = resource.key(target.namespace.as_deref(), &name);
-    let kv = state
-        .storage()
-        .create(&key, object::to_bytes(&obj))
-        .await
-        .map_err(|e| object::storage_error(resource, &name, e))?;
+    if resource.name == "services" {
+        service_ip::allocate(state.storage(), &mut obj).await?;
+    }
+    let kv = match state.storage().create(&key, object::to_bytes(&obj)).await {
+        Ok(kv) => kv,
+        Err(e) => {
+            if resource.name == "services" {
+                service_ip::release(state.storage(), &obj).await;
+            }
+            return Err(object::storage_error(resource, &name, e));
+        }
+    };
     object::set_resource_version(&mut obj, kv.mod_revision);
     Ok(request::json(201, &obj, &warnings))
 }
@@ -292,7 +299,11 @@ pub async fn delete(
     }
     if !opts.dry_run {
         match state.storage().delete(&target.key(), Some(revision)).await {
-            Ok(_) => {}
+            Ok(_) => {
+                if resource.name == "services" {
+                    service_ip::release(state.storage(), &obj).await;
+                }
+            }
             Err(StorageError::Conflict { .. }) => {
                 return Err(ApiError::conflict(resource.name, name))
             }

@@ -8,6 +8,7 @@ mod namespace;
 mod object;
 mod patch;
 mod request;
+mod service_ip;
 mod subresource;
 mod write;
 
