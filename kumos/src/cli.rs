@@ -66,6 +66,10 @@ pub struct ApiArgs {
     /// Revisions of history the embedded store keeps for watches before compacting.
     #[arg(long, default_value_t = 100_000)]
     pub compaction_window: i64,
+    /// Events each resource's watch cache keeps for watches resuming from a resourceVersion; older
+    /// resourceVersions get 410 Expired.
+    #[arg(long, default_value_t = 10_000)]
+    pub default_watch_cache_size: usize,
     /// Address to serve the API on (port 0 picks a free port; the kubeconfig records the real one).
     #[arg(long, default_value = "127.0.0.1:6443")]
     pub listen: SocketAddr,

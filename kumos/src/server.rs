@@ -8,6 +8,7 @@ use apiserver::routes::AppState;
 use apiserver::storage::embedded::{EmbeddedConfig, EmbeddedStore};
 use apiserver::storage::etcd::{EtcdConfig, EtcdStore};
 use apiserver::storage::Storage;
+use apiserver::watch::CacheConfig;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -89,7 +90,11 @@ pub async fn run_apiserver(args: ApiArgs) -> anyhow::Result<()> {
         .with_context(|| format!("creating {}", args.data_dir.display()))?;
     let shutdown = CancellationToken::new();
     let store = Store::open(&args).await?;
-    let state = AppState::new(store.storage(), shutdown.child_token())
+    let cache = CacheConfig {
+        history: args.default_watch_cache_size.max(1),
+        ..Default::default()
+    };
+    let state = AppState::with_cache_config(store.storage(), cache, shutdown.child_token())
         .await
         .map_err(|e| anyhow::anyhow!("initialising the API: {}", e.message))?;
     let listener = TcpListener::bind(args.listen)
