@@ -148,12 +148,3 @@ async fn dispatch(
         _ => Err(ApiError::method_not_allowed()),
     }
 }
-
-/// Merge patch, exposed for the temporary strategic stand-in.
-#[doc(hidden)]
-pub fn merge_patch_for_stub(
-    target: &serde_json::Value,
-    patch: &serde_json::Value,
-) -> serde_json::Value {
-    patch::merge_patch(target, patch)
-}
