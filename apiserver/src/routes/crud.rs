@@ -113,11 +113,10 @@ fn assign_name(kind: &str, obj: &mut Value) -> Result<String, ApiError> {
         return Err(ApiError::invalid(
             kind,
             "",
-            vec![crate::error::Cause {
-                reason: "FieldValueRequired".into(),
-                message: "Required value: name or generateName is required".into(),
-                field: "metadata.name".into(),
-            }],
+            vec![crate::error::Cause::required(
+                "metadata.name",
+                "name or generateName is required",
+            )],
         ));
     };
     let name = object::generate_name(&prefix);
@@ -149,17 +148,6 @@ fn stamp_new(obj: &mut Value, resource: &str) {
     }
 }
 
-/// PUT: replace the object (the main resource or, with `part`, a subresource view).
-pub async fn update(
-    state: &AppState,
-    target: &Target,
-    query: &Query,
-    headers: &HeaderMap,
-    body: Body,
-) -> Result<Response, ApiError> {
-    update_part(state, target, query, headers, body, Part::Main).await
-}
-
 /// PUT of the main resource or the status subresource.
 pub async fn update_part(
     state: &AppState,
@@ -185,17 +173,6 @@ pub async fn update_part(
     place_namespace(target, &mut obj)?;
     let written = write::update(state, target, part, query.dry_run()?, |_| Ok(obj.clone())).await?;
     Ok(request::json(200, &written, &warnings))
-}
-
-/// PATCH the main resource or the status subresource.
-pub async fn patch(
-    state: &AppState,
-    target: &Target,
-    query: &Query,
-    headers: &HeaderMap,
-    body: Body,
-) -> Result<Response, ApiError> {
-    patch_part(state, target, query, headers, body, Part::Main).await
 }
 
 /// PATCH with a patch type from Content-Type.

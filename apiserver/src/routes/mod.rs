@@ -32,6 +32,7 @@ use crate::storage::Storage;
 use crate::watch::{CacheConfig, WatchCache};
 
 pub use request::{Query, Target};
+use write::Part;
 
 /// Shared state of the REST handlers: the store and one watch cache per resource.
 #[derive(Clone)]
@@ -142,8 +143,12 @@ async fn dispatch(
         (Method::DELETE, true) if !needs_namespace => {
             list::delete_collection(state, target, query, headers).await
         }
-        (Method::PUT, false) => crud::update(state, target, query, headers, body).await,
-        (Method::PATCH, false) => crud::patch(state, target, query, headers, body).await,
+        (Method::PUT, false) => {
+            crud::update_part(state, target, query, headers, body, Part::Main).await
+        }
+        (Method::PATCH, false) => {
+            crud::patch_part(state, target, query, headers, body, Part::Main).await
+        }
         (Method::DELETE, false) => crud::delete(state, target, query, headers, body).await,
         _ => Err(ApiError::method_not_allowed()),
     }
