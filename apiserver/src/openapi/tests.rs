@@ -68,7 +68,7 @@ async fn v2_is_protobuf_for_clients_that_ask_and_unknown_documents_are_404() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
         headers["content-type"],
-        "application/com.github.proto-openapi.spec.v2@v1.0+protobuf"
+        "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"
     );
     let (status, _, body) = call("/openapi/v2", &[]).await;
     assert_eq!(status, StatusCode::OK);
