@@ -136,10 +136,24 @@ pub async fn list(
         }
     }
     let continuing = opts.start.is_some();
-    let (revision, items, next) = read_page(state, target, &opts).await.map_err(|e| match e {
-        StorageError::Compacted { .. } if continuing => ApiError::expired(CONTINUE_EXPIRED),
-        e => object::storage_error(target.resource, "", e),
-    })?;
+    let from_cache = query.get("resourceVersion") == Some("0") && opts.limit == 0 && !continuing;
+    let (revision, items, next) = if from_cache {
+        // resourceVersion=0 means "any version": serve it from the watch cache, as kube-apiserver does.
+        let (revision, objects) = state
+            .cache(target.resource)?
+            .snapshot(target.namespace.as_deref())
+            .await;
+        let items = objects
+            .into_iter()
+            .filter(|o| opts.label.matches(o) && opts.field.matches(o))
+            .collect();
+        (revision, items, None)
+    } else {
+        read_page(state, target, &opts).await.map_err(|e| match e {
+            StorageError::Compacted { .. } if continuing => ApiError::expired(CONTINUE_EXPIRED),
+            e => object::storage_error(target.resource, "", e),
+        })?
+    };
     let mut metadata = json!({"resourceVersion": revision.to_string()});
     if let Some(key) = next {
         let relative = key

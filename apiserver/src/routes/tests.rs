@@ -257,6 +257,32 @@ async fn lists_filter_and_paginate_at_one_revision() {
     assert_eq!((s, err["reason"].as_str()), (400, Some("BadRequest")));
     let (s, all) = api.call("GET", "/api/v1/pods", None).await;
     assert_eq!((s, all["items"].as_array().unwrap().len()), (200, 5));
+    // resourceVersion=0 is served from the watch cache once it has caught up.
+    let latest: i64 = all["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    loop {
+        let (s, cached) = api
+            .call(
+                "GET",
+                &format!("{PODS}?resourceVersion=0&labelSelector=app%3Dweb"),
+                None,
+            )
+            .await;
+        assert_eq!(s, 200);
+        let rv: i64 = cached["metadata"]["resourceVersion"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        if rv >= latest {
+            assert_eq!(cached["items"].as_array().unwrap().len(), 4);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
 }
 
 #[tokio::test]
