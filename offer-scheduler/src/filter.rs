@@ -78,12 +78,22 @@ impl Filters {
     }
 
     /// True when an unexpired filter's refused resources contain everything in `offered`.
-    pub fn is_filtered(&self, framework: &str, role: &str, agent: &str, offered: &Resources, now: Instant) -> bool {
+    pub fn is_filtered(
+        &self,
+        framework: &str,
+        role: &str,
+        agent: &str,
+        offered: &Resources,
+        now: Instant,
+    ) -> bool {
         self.map
             .get(framework)
             .and_then(|roles| roles.get(role))
             .and_then(|agents| agents.get(agent))
-            .is_some_and(|fs| fs.iter().any(|f| now < f.expires && f.resources.contains(offered)))
+            .is_some_and(|fs| {
+                fs.iter()
+                    .any(|f| now < f.expires && f.resources.contains(offered))
+            })
     }
 
     /// True when the framework has any filter at all (cheap pre-check for the hot path).
@@ -149,7 +159,10 @@ mod tests {
         assert_eq!(refuse_duration(Some(f64::NAN)), Some(DEFAULT_REFUSE));
         assert_eq!(refuse_duration(Some(0.0)), None);
         assert_eq!(refuse_duration(Some(1e12)), Some(MAX_REFUSE));
-        assert_eq!(refuse_duration(Some(2.5)), Some(Duration::from_millis(2500)));
+        assert_eq!(
+            refuse_duration(Some(2.5)),
+            Some(Duration::from_millis(2500))
+        );
     }
 
     #[test]
@@ -172,7 +185,14 @@ mod tests {
     fn superset_rule() {
         let t0 = Instant::now();
         let mut f = Filters::new();
-        f.decline("fw", "web", "a1", r("cpus:2;mem:100;ports:[1-10]"), None, t0);
+        f.decline(
+            "fw",
+            "web",
+            "a1",
+            r("cpus:2;mem:100;ports:[1-10]"),
+            None,
+            t0,
+        );
         // Smaller or equal offers stay blocked; anything the refusal did not cover is offered.
         assert!(f.is_filtered("fw", "web", "a1", &r("cpus:1;ports:[2-3]"), t0));
         assert!(!f.is_filtered("fw", "web", "a1", &r("cpus:3"), t0));

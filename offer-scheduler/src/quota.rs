@@ -64,7 +64,9 @@ impl DenseQuota {
 
     /// True when any limited name has no room left.
     pub fn at_limit(&self, consumed: &[Scalar]) -> bool {
-        self.limit_room(consumed).iter().any(|r| *r == Some(Scalar::ZERO))
+        self.limit_room(consumed)
+            .iter()
+            .any(|r| *r == Some(Scalar::ZERO))
     }
 }
 
@@ -101,7 +103,10 @@ mod tests {
         assert_eq!(q.limit_room(&[u(5), u(0)]), vec![Some(u(1)), None]);
         assert!(q.at_limit(&[u(6), u(0)]));
         // 10 cpus free cluster-wide, 3 still owed to the quota role: only 7 may go elsewhere.
-        assert_eq!(headroom_surplus(&[u(10), u(50)], &[u(3), u(0)]), vec![u(7), u(50)]);
+        assert_eq!(
+            headroom_surplus(&[u(10), u(50)], &[u(3), u(0)]),
+            vec![u(7), u(50)]
+        );
         assert_eq!(headroom_surplus(&[u(2)], &[u(3)]), vec![u(0)]);
     }
 }

@@ -25,17 +25,26 @@ impl Reservation {
             .and_then(Json::as_str)
             .ok_or_else(|| ParseError::Json("reservation without 'role'".into()))?;
         if !valid_role(role) || role == UNRESERVED {
-            return Err(ParseError::Json(format!("invalid reservation role '{role}'")));
+            return Err(ParseError::Json(format!(
+                "invalid reservation role '{role}'"
+            )));
         }
         let kind = match j.get("type").and_then(Json::as_str) {
             Some("STATIC") => ReservationKind::Static,
             Some("DYNAMIC") => ReservationKind::Dynamic,
-            other => return Err(ParseError::Json(format!("invalid reservation type {other:?}"))),
+            other => {
+                return Err(ParseError::Json(format!(
+                    "invalid reservation type {other:?}"
+                )))
+            }
         };
         Ok(Reservation {
             kind,
             role: role.to_string(),
-            principal: j.get("principal").and_then(Json::as_str).map(str::to_string),
+            principal: j
+                .get("principal")
+                .and_then(Json::as_str)
+                .map(str::to_string),
         })
     }
 }
@@ -51,7 +60,11 @@ impl Resource {
                 m.insert("scalar".into(), json!({ "value": s.as_f64() }));
             }
             Value::Ranges(r) => {
-                let range: Vec<Json> = r.pairs().iter().map(|(b, e)| json!({"begin": b, "end": e})).collect();
+                let range: Vec<Json> = r
+                    .pairs()
+                    .iter()
+                    .map(|(b, e)| json!({"begin": b, "end": e}))
+                    .collect();
                 m.insert("type".into(), json!("RANGES"));
                 m.insert("ranges".into(), json!({ "range": range }));
             }
@@ -77,7 +90,10 @@ impl Resource {
             .ok_or_else(|| ParseError::Json("resource without 'name'".into()))?;
         let value = decode_value(name, j)?;
         let reservations = match j.get("reservations").and_then(Json::as_array) {
-            Some(list) if !list.is_empty() => list.iter().map(Reservation::from_json).collect::<Result<_, _>>()?,
+            Some(list) if !list.is_empty() => list
+                .iter()
+                .map(Reservation::from_json)
+                .collect::<Result<_, _>>()?,
             _ => legacy_reservation(j)?,
         };
         Ok(Resource {
@@ -100,7 +116,9 @@ fn legacy_reservation(j: &Json) -> Result<Vec<Reservation>, ParseError> {
     let (kind, principal) = match j.get("reservation") {
         Some(r) => (
             ReservationKind::Dynamic,
-            r.get("principal").and_then(Json::as_str).map(str::to_string),
+            r.get("principal")
+                .and_then(Json::as_str)
+                .map(str::to_string),
         ),
         None => (ReservationKind::Static, None),
     };
@@ -128,8 +146,14 @@ fn decode_value(name: &str, j: &Json) -> Result<Value, ParseError> {
                 .map_or(&[][..], Vec::as_slice);
             let mut pairs = Vec::new();
             for r in list {
-                let b = r.get("begin").and_then(Json::as_u64).ok_or_else(|| bad("range without begin"))?;
-                let e = r.get("end").and_then(Json::as_u64).ok_or_else(|| bad("range without end"))?;
+                let b = r
+                    .get("begin")
+                    .and_then(Json::as_u64)
+                    .ok_or_else(|| bad("range without begin"))?;
+                let e = r
+                    .get("end")
+                    .and_then(Json::as_u64)
+                    .ok_or_else(|| bad("range without end"))?;
                 if b > e {
                     return Err(bad("range begin > end"));
                 }
@@ -138,10 +162,17 @@ fn decode_value(name: &str, j: &Json) -> Result<Value, ParseError> {
             Ok(Value::Ranges(Ranges::new(pairs)))
         }
         Some("SET") => {
-            let items = j.pointer("/set/item").and_then(Json::as_array).map_or(&[][..], Vec::as_slice);
+            let items = j
+                .pointer("/set/item")
+                .and_then(Json::as_array)
+                .map_or(&[][..], Vec::as_slice);
             let items = items
                 .iter()
-                .map(|i| i.as_str().map(str::to_string).ok_or_else(|| bad("set item not a string")))
+                .map(|i| {
+                    i.as_str()
+                        .map(str::to_string)
+                        .ok_or_else(|| bad("set item not a string"))
+                })
                 .collect::<Result<Vec<_>, _>>()?;
             Ok(Value::Set(set_of(items)))
         }
@@ -157,8 +188,13 @@ impl Resources {
 
     /// Decodes a JSON array of resources.
     pub fn from_json(j: &Json) -> Result<Resources, ParseError> {
-        let list = j.as_array().ok_or_else(|| ParseError::Json("expected an array".into()))?;
-        let v = list.iter().map(Resource::from_json).collect::<Result<Vec<_>, _>>()?;
+        let list = j
+            .as_array()
+            .ok_or_else(|| ParseError::Json("expected an array".into()))?;
+        let v = list
+            .iter()
+            .map(Resource::from_json)
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Resources::from_vec(v))
     }
 

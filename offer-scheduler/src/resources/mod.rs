@@ -137,7 +137,9 @@ impl Resource {
 
     /// Same name, type and reservations: the two may be combined into one entry.
     fn same_key(&self, o: &Resource) -> bool {
-        self.name == o.name && self.value.kind() == o.value.kind() && self.reservations == o.reservations
+        self.name == o.name
+            && self.value.kind() == o.value.kind()
+            && self.reservations == o.reservations
     }
 }
 
@@ -217,10 +219,11 @@ impl Resources {
 
     /// Superset test: `self` contains every entry of `other` (matching reservations).
     pub fn contains(&self, other: &Resources) -> bool {
-        other
-            .0
-            .iter()
-            .all(|o| self.0.iter().any(|e| e.same_key(o) && e.value.contains(&o.value)))
+        other.0.iter().all(|o| {
+            self.0
+                .iter()
+                .any(|e| e.same_key(o) && e.value.contains(&o.value))
+        })
     }
 
     /// Entries matching a predicate.

@@ -53,7 +53,9 @@ pub(crate) fn valid_role(role: &str) -> bool {
                     && seg != "."
                     && seg != ".."
                     && !seg.starts_with('-')
-                    && !seg.chars().any(|c| c.is_whitespace() || c.is_control() || c == '*')
+                    && !seg
+                        .chars()
+                        .any(|c| c.is_whitespace() || c.is_control() || c == '*')
             }))
 }
 
@@ -61,15 +63,16 @@ impl Resources {
     /// Parses `--resources`: either the `name(role):value;...` text or a JSON array of resources.
     pub fn parse(text: &str) -> Result<Resources, ParseError> {
         let text = text.trim();
-        let list = if text.starts_with('[') && serde_json::from_str::<serde_json::Value>(text).is_ok() {
-            Resources::from_json_str(text)?.0
-        } else {
-            text.split(';')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(parse_entry)
-                .collect::<Result<Vec<_>, _>>()?
-        };
+        let list =
+            if text.starts_with('[') && serde_json::from_str::<serde_json::Value>(text).is_ok() {
+                Resources::from_json_str(text)?.0
+            } else {
+                text.split(';')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(parse_entry)
+                    .collect::<Result<Vec<_>, _>>()?
+            };
         check_types(&list)?;
         Ok(Resources::from_vec(list))
     }
@@ -77,7 +80,10 @@ impl Resources {
 
 fn check_types(list: &[Resource]) -> Result<(), ParseError> {
     for (i, a) in list.iter().enumerate() {
-        if list[..i].iter().any(|b| b.name == a.name && b.value.kind() != a.value.kind()) {
+        if list[..i]
+            .iter()
+            .any(|b| b.name == a.name && b.value.kind() != a.value.kind())
+        {
             return Err(ParseError::MixedTypes(a.name.clone()));
         }
     }

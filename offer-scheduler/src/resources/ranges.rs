@@ -100,7 +100,10 @@ mod tests {
         assert!(a.contains(&b));
         assert!(!b.contains(&a));
         assert_eq!(b.count(), 10);
-        assert_eq!(b.merge(&Ranges::new([(31002, 31003)])).pairs(), &[(31000, 31011)]);
+        assert_eq!(
+            b.merge(&Ranges::new([(31002, 31003)])).pairs(),
+            &[(31000, 31011)]
+        );
         assert!(a.subtract(&a).is_empty());
         assert_eq!(b.to_string(), "[31000-31001, 31004-31011]");
     }

@@ -35,14 +35,35 @@ fn reservations_are_distinct_entries() {
 
 #[test]
 fn parse_errors() {
-    assert!(matches!(Resources::parse("cpus"), Err(ParseError::Syntax(_))));
-    assert!(matches!(Resources::parse("cpus:abc"), Err(ParseError::Value { .. })));
-    assert!(matches!(Resources::parse("cpus:-1"), Err(ParseError::Scalar { .. })));
-    assert!(matches!(Resources::parse("ports:[5-3]"), Err(ParseError::Value { .. })));
-    assert!(matches!(Resources::parse("cpus(a b):1"), Err(ParseError::Role { .. })));
-    assert!(matches!(Resources::parse("cpus(web:1"), Err(ParseError::Syntax(_))));
+    assert!(matches!(
+        Resources::parse("cpus"),
+        Err(ParseError::Syntax(_))
+    ));
+    assert!(matches!(
+        Resources::parse("cpus:abc"),
+        Err(ParseError::Value { .. })
+    ));
+    assert!(matches!(
+        Resources::parse("cpus:-1"),
+        Err(ParseError::Scalar { .. })
+    ));
+    assert!(matches!(
+        Resources::parse("ports:[5-3]"),
+        Err(ParseError::Value { .. })
+    ));
+    assert!(matches!(
+        Resources::parse("cpus(a b):1"),
+        Err(ParseError::Role { .. })
+    ));
+    assert!(matches!(
+        Resources::parse("cpus(web:1"),
+        Err(ParseError::Syntax(_))
+    ));
     assert!(matches!(Resources::parse(":1"), Err(ParseError::Name(_))));
-    assert!(matches!(Resources::parse("x:1;x:[1-2]"), Err(ParseError::MixedTypes(_))));
+    assert!(matches!(
+        Resources::parse("x:1;x:[1-2]"),
+        Err(ParseError::MixedTypes(_))
+    ));
     assert_eq!(
         Resources::parse("cpus:abc").map_err(|e| e.to_string()),
         Err("bad value 'abc' for resource 'cpus'".to_string())
@@ -64,8 +85,14 @@ fn json_round_trip_and_shape() {
         json!({"name":"cpus","type":"SCALAR","scalar":{"value":2.0},"role":"web",
                "reservations":[{"type":"STATIC","role":"web"}]})
     );
-    assert_eq!(j[1], json!({"name":"mem","type":"SCALAR","scalar":{"value":4096.0},"role":"*"}));
-    assert_eq!(j[2]["ranges"], json!({"range":[{"begin":31000,"end":32000}]}));
+    assert_eq!(
+        j[1],
+        json!({"name":"mem","type":"SCALAR","scalar":{"value":4096.0},"role":"*"})
+    );
+    assert_eq!(
+        j[2]["ranges"],
+        json!({"range":[{"begin":31000,"end":32000}]})
+    );
     assert_eq!(j[3]["set"], json!({"item":["x"]}));
     assert_eq!(Resources::from_json(&j), Ok(a));
 }
@@ -75,7 +102,11 @@ fn json_legacy_dynamic_reservation() {
     let j = json!([{"name":"cpus","type":"SCALAR","scalar":{"value":1.5},"role":"db",
                     "reservation":{"principal":"ops"}}]);
     let a = Resources::from_json(&j).unwrap_or_default();
-    let res = a.iter().next().map(|r| r.reservations.clone()).unwrap_or_default();
+    let res = a
+        .iter()
+        .next()
+        .map(|r| r.reservations.clone())
+        .unwrap_or_default();
     assert_eq!(res.len(), 1);
     assert_eq!(res[0].kind, ReservationKind::Dynamic);
     assert_eq!(res[0].principal.as_deref(), Some("ops"));

@@ -47,7 +47,9 @@ impl DrfSorter {
     }
 
     fn rebuild(&mut self) {
-        self.shares = (0..self.clients.list.len()).map(|i| self.compute_share(i)).collect();
+        self.shares = (0..self.clients.list.len())
+            .map(|i| self.compute_share(i))
+            .collect();
         self.order = (0..self.clients.list.len()).collect();
         self.dirty = true;
     }

@@ -146,7 +146,9 @@ impl Clients {
     }
 
     pub fn allocation(&self, client: &str) -> Vec<Scalar> {
-        self.get(client).map(|c| c.total.clone()).unwrap_or_default()
+        self.get(client)
+            .map(|c| c.total.clone())
+            .unwrap_or_default()
     }
 
     pub fn allocation_on(&self, client: &str, agent: usize) -> Vec<Scalar> {
