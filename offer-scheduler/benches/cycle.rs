@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 
 /// Cluster where every agent is half allocated, so each agent still yields one offer.
 fn snapshot(agents: usize, frameworks: usize, suppress_all_but_one: bool) -> Snapshot {
-    let total = Resources::parse("cpus:8;mem:16384;disk:102400;ports:[31000-32000]").unwrap_or_default();
+    let total =
+        Resources::parse("cpus:8;mem:16384;disk:102400;ports:[31000-32000]").unwrap_or_default();
     let used = Resources::parse("cpus:4;mem:8192;ports:[31000-31499]").unwrap_or_default();
     let frameworks: Vec<Framework> = (0..frameworks)
         .map(|i| Framework {
@@ -62,7 +63,11 @@ fn measure(agents: usize, frameworks: usize, suppress: bool) {
             break;
         }
     }
-    let case = if suppress { "all-but-one suppressed" } else { "all active" };
+    let case = if suppress {
+        "all-but-one suppressed"
+    } else {
+        "all active"
+    };
     println!(
         "| {agents:>6} | {frameworks:>5} | {case:<22} | {:>9.1} | {offers:>6} |",
         best.as_secs_f64() * 1000.0

@@ -28,6 +28,8 @@ pub(super) struct Cycle<'a> {
     /// Sum of unmet guarantees: held back from non-quota allocation.
     required: Vec<Scalar>,
     offers: BTreeMap<(usize, String, usize), Resources>,
+    /// Agents whose total includes GPUs (GPU_RESOURCES capability rule).
+    gpu_agents: Vec<bool>,
 }
 
 fn add(dst: &mut [Scalar], src: &[Scalar]) {
@@ -98,6 +100,11 @@ impl<'a> Cycle<'a> {
             free_unreserved: vec![Scalar::ZERO; idx.len()],
             required: vec![Scalar::ZERO; idx.len()],
             offers: BTreeMap::new(),
+            gpu_agents: snap
+                .agents
+                .iter()
+                .map(|a| a.total.scalar("gpus").is_positive())
+                .collect(),
             idx,
         };
         c.roles = c.new_sorter(0);
@@ -130,10 +137,25 @@ impl<'a> Cycle<'a> {
         }
     }
 
+    /// Adds roles and frameworks; as in Mesos, a suppressed framework is deactivated in its role's
+    /// sorter and a role without offerable frameworks in the role sorter, so `sort()` skips them.
     fn add_clients(&mut self) {
+        let mut offerable: HashMap<&str, bool> = HashMap::new();
         for f in self.snap.frameworks.iter().filter(|f| f.active) {
             for r in &f.roles {
                 self.ensure_client(r, &f.id);
+                let suppressed = f.suppressed_roles.contains(r);
+                if suppressed {
+                    if let Some(s) = self.frameworks.get_mut(r) {
+                        s.deactivate(&f.id);
+                    }
+                }
+                *offerable.entry(r.as_str()).or_default() |= !suppressed;
+            }
+        }
+        for (role, any) in offerable {
+            if !any {
+                self.roles.deactivate(role);
             }
         }
     }
@@ -145,6 +167,11 @@ impl<'a> Cycle<'a> {
             for al in &a.allocations {
                 avail.subtract(&al.resources);
                 let amounts = self.idx.amounts(&al.resources);
+                if !self.roles.contains(&al.role) {
+                    self.ensure_client(&al.role, &al.framework);
+                    // Roles known only from allocations have nobody to offer to.
+                    self.roles.deactivate(&al.role);
+                }
                 self.ensure_client(&al.role, &al.framework);
                 self.roles.allocated(&al.role, ai, &amounts);
                 if let Some(s) = self.frameworks.get_mut(&al.role) {
@@ -216,7 +243,7 @@ impl<'a> Cycle<'a> {
     /// The framework may be offered `agent` for `role` (active, subscribed, not suppressed, GPU rule).
     fn eligible(&self, fw: &str, role: &str, agent: usize) -> Option<&'a Framework> {
         let f = &self.snap.frameworks[*self.fw_pos.get(fw)?];
-        let gpus = self.snap.agents[agent].total.scalar("gpus").is_positive();
+        let gpus = self.gpu_agents[agent];
         let ok = f.active
             && f.roles.iter().any(|r| r == role)
             && !f.suppressed_roles.contains(role)
@@ -243,8 +270,7 @@ impl<'a> Cycle<'a> {
                 let cap = |i: usize| {
                     (unmet[i].is_positive()).then(|| room[i].map_or(unmet[i], |r| r.min(unmet[i])))
                 };
-                let candidate = self.role_resources(a, &role, cap);
-                self.offer_to_first(a, &role, candidate);
+                self.offer_to_first(a, &role, |c: &Self| c.role_resources(a, &role, cap));
             }
         }
     }
@@ -256,19 +282,23 @@ impl<'a> Cycle<'a> {
                 if self.available[a].is_empty() {
                     break;
                 }
-                let room = self
-                    .quotas
-                    .get(role.as_ref())
-                    .map(|q| q.limit_room(&self.consumed_by(&role)));
-                let surplus = headroom_surplus(&self.free_unreserved, &self.required);
-                let cap = |i: usize| {
-                    let lim = room.as_ref().and_then(|r| r[i]);
-                    Some(lim.map_or(surplus[i], |l| l.min(surplus[i])))
-                };
-                let candidate = self.role_resources(a, &role, cap);
-                self.offer_to_first(a, &role, candidate);
+                self.offer_to_first(a, &role, |c: &Self| c.fair_share_candidate(a, &role));
             }
         }
+    }
+
+    /// Stage-2 candidate: unreserved scalars capped by the headroom surplus and the role's limit.
+    fn fair_share_candidate(&self, a: usize, role: &str) -> Resources {
+        let room = self
+            .quotas
+            .get(role)
+            .map(|q| q.limit_room(&self.consumed_by(role)));
+        let surplus = headroom_surplus(&self.free_unreserved, &self.required);
+        let cap = |i: usize| {
+            let lim = room.as_ref().and_then(|r| r[i]);
+            Some(lim.map_or(surplus[i], |l| l.min(surplus[i])))
+        };
+        self.role_resources(a, role, cap)
     }
 
     /// Resources on `a` for `role`: its reservations plus unreserved scalars capped by `cap`.
@@ -284,16 +314,19 @@ impl<'a> Cycle<'a> {
         out
     }
 
-    /// Offers `candidate` to the first eligible, unfiltered framework of `role`; one framework per
-    /// (agent, role, stage), as Mesos gives all of an agent's remaining resources to one framework.
-    fn offer_to_first(&mut self, a: usize, role: &str, candidate: Resources) {
-        if candidate.is_empty() {
-            return;
-        }
+    /// Offers the candidate to the first eligible, unfiltered framework of `role`; one framework
+    /// per (agent, role, stage), as Mesos gives an agent's remaining resources to one framework.
+    /// The candidate is built lazily, only once some framework is eligible.
+    fn offer_to_first(&mut self, a: usize, role: &str, build: impl Fn(&Self) -> Resources) {
+        let mut candidate: Option<Resources> = None;
         for fw in self.sorted_frameworks(role) {
             let Some(f) = self.eligible(&fw, role, a) else {
                 continue;
             };
+            let candidate = candidate.get_or_insert_with(|| build(self));
+            if candidate.is_empty() {
+                return;
+            }
             let mut res = candidate.clone();
             if !f.capabilities.reservation_refinement {
                 res = res.filter(|r| !r.is_refined());

@@ -3,8 +3,8 @@
 use super::{Amounts, Client, Clients, Sorter};
 use crate::resources::Scalar;
 
-/// DRF sorter. Shares are cached per client and the order is kept nearly sorted between calls,
-/// so re-sorting after one allocation is close to linear.
+/// DRF sorter. Shares are cached per client and the order is maintained incrementally: one
+/// allocation moves one client by binary search instead of re-sorting everyone.
 #[derive(Debug, Default)]
 pub struct DrfSorter {
     clients: Clients,
@@ -38,12 +38,23 @@ impl DrfSorter {
         share / self.clients.weight(&c.name)
     }
 
+    fn less(&self, a: usize, b: usize) -> std::cmp::Ordering {
+        let list = &self.clients.list;
+        self.shares[a]
+            .total_cmp(&self.shares[b])
+            .then_with(|| list[a].name.cmp(&list[b].name))
+    }
+
     fn refresh(&mut self, i: usize) {
-        if self.shares.len() < self.clients.list.len() {
-            self.shares.resize(self.clients.list.len(), 0.0);
-        }
         self.shares[i] = self.compute_share(i);
-        self.dirty = true;
+        if self.dirty {
+            return;
+        }
+        if let Some(pos) = self.order.iter().position(|&x| x == i) {
+            self.order.remove(pos);
+            let at = self.order.partition_point(|&x| self.less(x, i).is_lt());
+            self.order.insert(at, i);
+        }
     }
 
     fn rebuild(&mut self) {
@@ -114,13 +125,9 @@ impl Sorter for DrfSorter {
 
     fn sort(&mut self) -> Vec<Client> {
         if self.dirty {
-            let (shares, list) = (&self.shares, &self.clients.list);
-            // Stable sort on an almost-sorted vector: near-linear after a single change.
-            self.order.sort_by(|&a, &b| {
-                shares[a]
-                    .total_cmp(&shares[b])
-                    .then_with(|| list[a].name.cmp(&list[b].name))
-            });
+            let mut order = std::mem::take(&mut self.order);
+            order.sort_by(|&a, &b| self.less(a, b));
+            self.order = order;
             self.dirty = false;
         }
         self.order
