@@ -35,7 +35,7 @@ impl DrfSorter {
                 share = share.max(a.0 as f64 / t.0 as f64);
             }
         }
-        share / self.clients.weight(&c.name)
+        share / c.weight
     }
 
     fn less(&self, a: usize, b: usize) -> std::cmp::Ordering {
@@ -69,7 +69,10 @@ impl DrfSorter {
 impl Sorter for DrfSorter {
     fn add_client(&mut self, client: &str) {
         if self.clients.add(client) {
-            self.rebuild();
+            let i = self.clients.list.len() - 1;
+            self.shares.push(self.compute_share(i));
+            self.order.push(i);
+            self.dirty = true;
         }
     }
 
@@ -89,7 +92,7 @@ impl Sorter for DrfSorter {
 
     fn update_weight(&mut self, client: &str, weight: f64) {
         if weight.is_finite() && weight > 0.0 {
-            self.clients.weights.insert(client.to_string(), weight);
+            self.clients.set_weight(client, weight);
             self.rebuild();
         }
     }

@@ -51,6 +51,8 @@ pub trait Sorter {
 pub(crate) struct ClientState {
     pub name: Client,
     pub active: bool,
+    /// Cached from `Clients::weights` so share computation does no hashing.
+    pub weight: f64,
     pub total: Vec<Scalar>,
     pub per_agent: HashMap<usize, Vec<Scalar>>,
 }
@@ -97,9 +99,11 @@ impl Clients {
         }
         let name: Client = Arc::from(client);
         self.index.insert(name.clone(), self.list.len());
+        let weight = self.weight(client);
         self.list.push(ClientState {
             name,
             active: true,
+            weight,
             total: Vec::new(),
             per_agent: HashMap::new(),
         });
@@ -116,6 +120,13 @@ impl Clients {
             self.index.insert(c.name.clone(), j);
         }
         true
+    }
+
+    pub fn set_weight(&mut self, client: &str, weight: f64) {
+        self.weights.insert(client.to_string(), weight);
+        if let Some(&i) = self.index.get(client) {
+            self.list[i].weight = weight;
+        }
     }
 
     pub fn set_active(&mut self, client: &str, active: bool) {

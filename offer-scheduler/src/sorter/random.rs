@@ -41,7 +41,7 @@ impl Sorter for RandomSorter {
 
     fn update_weight(&mut self, client: &str, weight: f64) {
         if weight.is_finite() && weight > 0.0 {
-            self.clients.weights.insert(client.to_string(), weight);
+            self.clients.set_weight(client, weight);
         }
     }
 
@@ -71,7 +71,7 @@ impl Sorter for RandomSorter {
         let mut keyed: Vec<(f64, Client)> = Vec::new();
         for c in self.clients.list.iter().filter(|c| c.active) {
             let u: f64 = self.rng.random_range(f64::MIN_POSITIVE..1.0);
-            keyed.push((u.powf(1.0 / self.clients.weight(&c.name)), c.name.clone()));
+            keyed.push((u.powf(1.0 / c.weight), c.name.clone()));
         }
         keyed.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
         keyed.into_iter().map(|(_, c)| c).collect()
