@@ -17,7 +17,7 @@ pub fn refuse_duration(refuse_seconds: Option<f64>) -> Option<Duration> {
     match refuse_seconds {
         None => Some(DEFAULT_REFUSE),
         Some(s) if s.is_nan() || s < 0.0 => Some(DEFAULT_REFUSE),
-        Some(s) if s == 0.0 => None,
+        Some(0.0) => None,
         Some(s) if s >= MAX_REFUSE.as_secs_f64() => Some(MAX_REFUSE),
         Some(s) => Some(Duration::from_secs_f64(s)),
     }

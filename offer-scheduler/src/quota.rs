@@ -64,9 +64,7 @@ impl DenseQuota {
 
     /// True when any limited name has no room left.
     pub fn at_limit(&self, consumed: &[Scalar]) -> bool {
-        self.limit_room(consumed)
-            .iter()
-            .any(|r| *r == Some(Scalar::ZERO))
+        self.limit_room(consumed).contains(&Some(Scalar::ZERO))
     }
 }
 
