@@ -252,6 +252,7 @@ impl<'a> Cycle<'a> {
     }
 
     /// Stage 1: satisfy unmet quota guarantees, in role-sorter order, before anyone else.
+    /// Note the candidate is built lazily, so `surplus` is taken before any commit on this agent.
     pub fn quota_stage(&mut self, order: &[usize]) {
         if self.quotas.is_empty() {
             return;
@@ -267,10 +268,19 @@ impl<'a> Cycle<'a> {
                 if unmet.iter().all(|s| *s == Scalar::ZERO) {
                     continue;
                 }
-                let cap = |i: usize| {
-                    (unmet[i].is_positive()).then(|| room[i].map_or(unmet[i], |r| r.min(unmet[i])))
+                // Guaranteed names: up to the unmet guarantee. Other names (e.g. mem when only
+                // cpus is guaranteed) come along from the headroom surplus so the offer is usable.
+                let guarantee = q.guarantee.clone();
+                let surplus = headroom_surplus(&self.free_unreserved, &self.required);
+                let cap = move |i: usize| {
+                    let want = if guarantee[i].is_positive() {
+                        unmet[i]
+                    } else {
+                        surplus[i]
+                    };
+                    Some(room[i].map_or(want, |r| r.min(want)))
                 };
-                self.offer_to_first(a, &role, |c: &Self| c.role_resources(a, &role, cap));
+                self.offer_to_first(a, &role, |c: &Self| c.role_resources(a, &role, &cap));
             }
         }
     }

@@ -198,6 +198,8 @@ fn quota_guarantee_served_first_and_limit_respected() {
         .insert("q".into(), quota(&[("cpus", 3)], &[("cpus", 3)]));
     let offers = run(&s, Instant::now());
     assert_eq!(offered(&offers, "q1", "cpus"), Scalar::from_units(3));
+    // Non-guaranteed mem comes along with the guaranteed cpus, so the offers are usable.
+    assert_eq!(offered(&offers, "q1", "mem"), Scalar::from_units(300));
     assert_eq!(offered(&offers, "heavy", "cpus"), Scalar::from_units(7));
 }
 
