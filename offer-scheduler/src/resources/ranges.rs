@@ -75,7 +75,7 @@ impl Ranges {
     pub fn count(&self) -> u64 {
         self.0
             .iter()
-            .map(|(b, e)| e - b + 1)
+            .map(|(b, e)| (e - b).saturating_add(1))
             .fold(0u64, u64::saturating_add)
     }
 }
