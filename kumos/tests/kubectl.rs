@@ -51,6 +51,46 @@ fn scenario(k: &Kubectl, ns: &str) {
         k.ok(&["create", "namespace", ns]).trim(),
         format!("namespace/{ns} created")
     );
+    // kubectl ≥1.32 sends these three as protobuf bodies.
+    let out = k.ok(&[
+        "create",
+        "configmap",
+        "proto-cm",
+        "-n",
+        ns,
+        "--from-literal=a=b",
+    ]);
+    assert_eq!(out.trim(), "configmap/proto-cm created", "{v}");
+    let data = k.ok(&[
+        "get",
+        "configmap",
+        "proto-cm",
+        "-n",
+        ns,
+        "-o",
+        "jsonpath={.data.a}",
+    ]);
+    assert_eq!(data, "b", "{v}");
+    let out = k.ok(&[
+        "create",
+        "service",
+        "clusterip",
+        "proto-svc",
+        "-n",
+        ns,
+        "--tcp=80:8080",
+    ]);
+    assert_eq!(out.trim(), "service/proto-svc created", "{v}");
+    let port = k.ok(&[
+        "get",
+        "service",
+        "proto-svc",
+        "-n",
+        ns,
+        "-o",
+        "jsonpath={.spec.ports[0].targetPort}",
+    ]);
+    assert_eq!(port, "8080", "{v}");
     for (file, kind, name) in [
         ("pod.yaml", "pod", "web"),
         ("rc.yaml", "replicationcontroller", "web-rc"),
