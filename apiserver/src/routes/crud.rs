@@ -62,10 +62,18 @@ pub async fn create(
         namespace::check_writable(state, resource, &name, ns).await?;
     }
     validation::validate_create(resource, &obj)?;
+    let key = resource.key(target.namespace.as_deref(), &name);
     if query.dry_run()? {
+        // kube-apiserver's dry-run storage still refuses a name that is taken.
+        let existing = state.storage().get(&key).await;
+        if existing
+            .map_err(|e| object::storage_error(resource, &name, e))?
+            .is_some()
+        {
+            return Err(ApiError::already_exists(resource.name, &name));
+        }
         return Ok(request::json(201, &obj, &warnings));
     }
-    let key = resource.key(target.namespace.as_deref(), &name);
     if resource.name == "services" {
         service_ip::allocate(state.storage(), &mut obj).await?;
     }

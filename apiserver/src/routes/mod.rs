@@ -14,6 +14,8 @@ mod write;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_dry_run;
 
 use std::collections::HashMap;
 use std::sync::Arc;

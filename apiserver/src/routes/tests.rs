@@ -10,7 +10,7 @@ use tower::ServiceExt;
 use super::{router, AppState};
 use crate::storage::embedded::{EmbeddedConfig, EmbeddedStore};
 
-struct Api {
+pub(super) struct Api {
     app: axum::Router,
     _dir: tempfile::TempDir,
     shutdown: CancellationToken,
@@ -22,7 +22,7 @@ impl Drop for Api {
     }
 }
 
-async fn api() -> Api {
+pub(super) async fn api() -> Api {
     let dir = tempfile::tempdir().unwrap();
     let store = EmbeddedStore::open(dir.path(), EmbeddedConfig::default()).unwrap();
     let shutdown = CancellationToken::new();
@@ -37,7 +37,7 @@ async fn api() -> Api {
 }
 
 impl Api {
-    async fn send(
+    pub(super) async fn send(
         &self,
         method: &str,
         uri: &str,
@@ -58,20 +58,20 @@ impl Api {
         (status, value, headers)
     }
 
-    async fn call(&self, method: &str, uri: &str, body: Option<Value>) -> (u16, Value) {
+    pub(super) async fn call(&self, method: &str, uri: &str, body: Option<Value>) -> (u16, Value) {
         let bytes = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
         let (s, v, _) = self.send(method, uri, "application/json", bytes).await;
         (s, v)
     }
 }
 
-fn pod(name: &str) -> Value {
+pub(super) fn pod(name: &str) -> Value {
     json!({"apiVersion": "v1", "kind": "Pod",
            "metadata": {"name": name, "labels": {"app": "web"}},
            "spec": {"containers": [{"name": "c", "image": "busybox"}]}})
 }
 
-const PODS: &str = "/api/v1/namespaces/default/pods";
+pub(super) const PODS: &str = "/api/v1/namespaces/default/pods";
 
 #[tokio::test]
 async fn create_get_and_the_exact_errors_kubectl_prints() {
