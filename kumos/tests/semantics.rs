@@ -1,0 +1,243 @@
+//! API semantics through real kubectl (issue 3's kubectl-visible parts that exist today): client-side
+//! apply with strategic merge patches, `diff`, every patch type, `scale`, finalizers and stale
+//! resourceVersions.
+
+use std::path::{Path, PathBuf};
+
+use conformance::{kubectl_binaries, Kubectl, KumosServer, Store};
+
+fn kumos() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_kumos"))
+}
+
+fn manifest(name: &str) -> String {
+    std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../conformance/manifests")
+            .join(name),
+    )
+    .expect("manifest")
+}
+
+fn semantics(k: &Kubectl, ns: &str) {
+    let v = k.name();
+    k.ok(&["create", "namespace", ns]);
+    let duo = manifest("two-containers.yaml");
+    let out = k.run_stdin(&["apply", "-n", ns, "-f", "-"], &duo);
+    assert!(
+        out.status.success(),
+        "{v}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // Changing one container's field keeps the other container and the untouched fields.
+    let changed = duo.replacen("value: fast", "value: slow", 1);
+    let out = k.run_stdin(&["diff", "-n", ns, "-f", "-"], &changed);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{v}: diff of a change exits 1: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = k.run_stdin(&["diff", "-n", ns, "-f", "-"], &duo);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{v}: diff of no change exits 0: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = k.run_stdin(&["apply", "-n", ns, "-f", "-"], &changed);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "pod/duo configured",
+        "{v}"
+    );
+    let env = k.ok(&[
+        "get",
+        "pod",
+        "duo",
+        "-n",
+        ns,
+        "-o",
+        "jsonpath={.spec.containers[0].env[0].value}",
+    ]);
+    assert_eq!(env, "slow", "{v}");
+    let names = k.ok(&[
+        "get",
+        "pod",
+        "duo",
+        "-n",
+        ns,
+        "-o",
+        "jsonpath={.spec.containers[*].name}",
+    ]);
+    assert_eq!(names, "front back", "{v}");
+    let cmd = k.ok(&[
+        "get",
+        "pod",
+        "duo",
+        "-n",
+        ns,
+        "-o",
+        "jsonpath={.spec.containers[1].command[1]}",
+    ]);
+    assert_eq!(cmd, "7200", "{v}");
+
+    // Every patch type.
+    k.ok(&[
+        "patch",
+        "pod",
+        "duo",
+        "-n",
+        ns,
+        "--type=merge",
+        "-p",
+        r#"{"metadata":{"labels":{"m":"1"}}}"#,
+    ]);
+    k.ok(&[
+        "patch",
+        "pod",
+        "duo",
+        "-n",
+        ns,
+        "--type=json",
+        "-p",
+        r#"[{"op":"add","path":"/metadata/labels/j","value":"2"}]"#,
+    ]);
+    k.ok(&[
+        "patch",
+        "pod",
+        "duo",
+        "-n",
+        ns,
+        "--type=strategic",
+        "-p",
+        r#"{"spec":{"containers":[{"name":"back","image":"busybox:1.37"}]}}"#,
+    ]);
+    let labels = k.ok(&[
+        "get",
+        "pod",
+        "duo",
+        "-n",
+        ns,
+        "-o",
+        "jsonpath={.metadata.labels.m}{.metadata.labels.j}",
+    ]);
+    assert_eq!(labels, "12", "{v}");
+    let images = k.ok(&[
+        "get",
+        "pod",
+        "duo",
+        "-n",
+        ns,
+        "-o",
+        "jsonpath={.spec.containers[*].image}",
+    ]);
+    assert_eq!(images, "busybox:1.36 busybox:1.37", "{v}");
+
+    // Scale.
+    let rc = manifest("rc.yaml");
+    let out = k.run_stdin(&["apply", "-n", ns, "-f", "-"], &rc);
+    assert!(out.status.success(), "{v}");
+    assert_eq!(
+        k.ok(&["scale", "rc", "web-rc", "-n", ns, "--replicas=3"])
+            .trim(),
+        "replicationcontroller/web-rc scaled"
+    );
+    let err = k.fails(&[
+        "scale",
+        "rc",
+        "web-rc",
+        "-n",
+        ns,
+        "--current-replicas=2",
+        "--replicas=5",
+    ]);
+    assert!(
+        err.contains("Expected replicas to be 2, was 3"),
+        "{v}: {err}"
+    );
+    k.ok(&[
+        "scale",
+        "rc",
+        "web-rc",
+        "-n",
+        ns,
+        "--current-replicas=3",
+        "--replicas=5",
+    ]);
+    assert_eq!(
+        k.ok(&[
+            "get",
+            "rc",
+            "web-rc",
+            "-n",
+            ns,
+            "-o",
+            "jsonpath={.spec.replicas}"
+        ]),
+        "5"
+    );
+
+    // A finalizer holds deletion until it is removed.
+    let held = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: held\n  finalizers: [example.com/hold]\n";
+    assert!(k
+        .run_stdin(&["create", "-n", ns, "-f", "-"], held)
+        .status
+        .success());
+    k.ok(&["delete", "configmap", "held", "-n", ns, "--wait=false"]);
+    let ts = k.ok(&[
+        "get",
+        "configmap",
+        "held",
+        "-n",
+        ns,
+        "-o",
+        "jsonpath={.metadata.deletionTimestamp}",
+    ]);
+    assert!(!ts.is_empty(), "{v}: deletionTimestamp set");
+    k.ok(&[
+        "patch",
+        "configmap",
+        "held",
+        "-n",
+        ns,
+        "--type=merge",
+        "-p",
+        r#"{"metadata":{"finalizers":null}}"#,
+    ]);
+    let err = k.fails(&["get", "configmap", "held", "-n", ns]);
+    assert!(err.contains("NotFound"), "{v}: {err}");
+
+    // A stale resourceVersion is a conflict with the exact message.
+    k.ok(&["create", "configmap", "cas", "-n", ns, "--from-literal=a=1"]);
+    let stale = k.ok(&["get", "configmap", "cas", "-n", ns, "-o", "yaml"]);
+    k.ok(&[
+        "patch",
+        "configmap",
+        "cas",
+        "-n",
+        ns,
+        "--type=merge",
+        "-p",
+        r#"{"data":{"a":"2"}}"#,
+    ]);
+    let out = k.run_stdin(&["replace", "-n", ns, "-f", "-"], &stale);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("Operation cannot be fulfilled on configmaps \"cas\": the object has been modified; please apply your changes to the latest version and try again"),
+        "{v}: {err}"
+    );
+    k.ok(&["delete", "namespace", ns]);
+}
+
+#[test]
+fn api_semantics_through_kubectl() {
+    let server = KumosServer::start(&kumos(), Store::Embedded).expect("kumos server");
+    for (i, bin) in kubectl_binaries().iter().enumerate() {
+        semantics(
+            &Kubectl::new(bin, &server.kubeconfig()),
+            &format!("sem-{i}"),
+        );
+    }
+}
