@@ -1,4 +1,5 @@
-//! OpenAPI v3 (`/openapi/v3`, `/openapi/v3/api/v1`) built from k8s-openapi's schemas; `/openapi/v2` is 404.
+//! OpenAPI v3 (`/openapi/v3`, `/openapi/v3/api/v1`) built from k8s-openapi's schemas, and `/openapi/v2`
+//! (Swagger 2.0 JSON or gnostic protobuf, see [`v2`]) derived from it.
 //!
 //! Documents are built once on first use and served with kube's caching protocol: the index links each
 //! group-version with `?hash=`, hashed URLs are immutable, stale hashes redirect, and `ETag` /
@@ -7,6 +8,7 @@
 mod params;
 mod paths;
 mod schemas;
+pub mod v2;
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::OnceLock;
@@ -29,7 +31,10 @@ struct Doc {
 
 impl Doc {
     fn new(value: &Value) -> Self {
-        let bytes = value.to_string().into_bytes();
+        Self::from_bytes(value.to_string().into_bytes())
+    }
+
+    fn from_bytes(bytes: Vec<u8>) -> Self {
         let mut hasher = DefaultHasher::new();
         bytes.hash(&mut hasher);
         let first = hasher.finish();
@@ -145,7 +150,8 @@ pub fn router() -> axum::Router {
         .route("/openapi/v3", get(serve_index))
         .route("/openapi/v3/", get(serve_index))
         .route("/openapi/v3/{*path}", get(serve_doc))
-        .route("/openapi/v2", get(not_found))
+        .route("/openapi/v2", get(v2::serve))
+        .route("/swagger-2.0.0.pb-v1", get(v2::serve))
         .route("/swagger.json", get(not_found))
 }
 
