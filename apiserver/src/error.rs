@@ -16,6 +16,30 @@ pub struct Cause {
     pub field: String,
 }
 
+impl Cause {
+    /// `FieldValueRequired`: `Required value[: detail]`.
+    pub fn required(field: &str, detail: &str) -> Cause {
+        let message = match detail {
+            "" => "Required value".to_string(),
+            d => format!("Required value: {d}"),
+        };
+        Cause {
+            reason: "FieldValueRequired".into(),
+            message,
+            field: field.into(),
+        }
+    }
+
+    /// `FieldValueInvalid`: `Invalid value: <value>: <detail>` (`value` already rendered, e.g. quoted).
+    pub fn invalid(field: &str, value: &str, detail: &str) -> Cause {
+        Cause {
+            reason: "FieldValueInvalid".into(),
+            message: format!("Invalid value: {value}: {detail}"),
+            field: field.into(),
+        }
+    }
+}
+
 /// An API failure: HTTP code, `Status.reason`, message and optional details.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{code} {reason}: {message}")]

@@ -61,6 +61,35 @@ impl ResourceInfo {
     }
 }
 
+impl ResourceInfo {
+    /// Decodes a stored value into the wire object: `kind`/`apiVersion` first, and `metadata.resourceVersion`
+    /// set to `revision` (the store's mod_revision, or the delete revision for a DELETED event).
+    pub fn decode(
+        &self,
+        bytes: &[u8],
+        revision: i64,
+    ) -> Result<serde_json::Value, serde_json::Error> {
+        let stored: serde_json::Value = serde_json::from_slice(bytes)?;
+        let mut out = serde_json::Map::new();
+        out.insert("kind".into(), self.kind.into());
+        out.insert("apiVersion".into(), "v1".into());
+        if let serde_json::Value::Object(map) = stored {
+            for (k, v) in map {
+                if k != "kind" && k != "apiVersion" {
+                    out.insert(k, v);
+                }
+            }
+        }
+        let meta = out
+            .entry("metadata")
+            .or_insert_with(|| serde_json::Value::Object(Default::default()));
+        if let Some(meta) = meta.as_object_mut() {
+            meta.insert("resourceVersion".into(), revision.to_string().into());
+        }
+        Ok(serde_json::Value::Object(out))
+    }
+}
+
 /// Every resource we serve, in discovery order.
 pub const RESOURCES: &[ResourceInfo] = &[
     ResourceInfo {

@@ -1,5 +1,33 @@
-//! `kumos`: one binary, one subcommand per role.
+//! `kumos`: one binary for every role. `server` runs everything in one process (today: the API server;
+//! controllers, the master and agents join as their issues land); the other subcommands run one role each.
 
-fn main() {
-    println!("kumos");
+mod cli;
+mod kubeconfig;
+mod server;
+
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("KUMOS_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = cli::Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(err) => {
+            eprintln!("kumos: cannot start the async runtime: {err}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(cli::run(cli)) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("kumos: {err:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use super::object::{self, meta_mut, meta_str};
 use super::request::{self, Query, Render, Target};
 use super::write::{self, Part};
-use super::{namespace, patch, AppState};
+use super::{namespace, patch, service_ip, AppState};
 use crate::error::ApiError;
 use crate::storage::StorageError;
 use crate::{defaults, table, validation};
@@ -66,11 +66,18 @@ pub async fn create(
         return Ok(request::json(201, &obj, &warnings));
     }
     let key = resource.key(target.namespace.as_deref(), &name);
-    let kv = state
-        .storage()
-        .create(&key, object::to_bytes(&obj))
-        .await
-        .map_err(|e| object::storage_error(resource, &name, e))?;
+    if resource.name == "services" {
+        service_ip::allocate(state.storage(), &mut obj).await?;
+    }
+    let kv = match state.storage().create(&key, object::to_bytes(&obj)).await {
+        Ok(kv) => kv,
+        Err(e) => {
+            if resource.name == "services" {
+                service_ip::release(state.storage(), &obj).await;
+            }
+            return Err(object::storage_error(resource, &name, e));
+        }
+    };
     object::set_resource_version(&mut obj, kv.mod_revision);
     Ok(request::json(201, &obj, &warnings))
 }
@@ -106,11 +113,10 @@ fn assign_name(kind: &str, obj: &mut Value) -> Result<String, ApiError> {
         return Err(ApiError::invalid(
             kind,
             "",
-            vec![crate::error::Cause {
-                reason: "FieldValueRequired".into(),
-                message: "Required value: name or generateName is required".into(),
-                field: "metadata.name".into(),
-            }],
+            vec![crate::error::Cause::required(
+                "metadata.name",
+                "name or generateName is required",
+            )],
         ));
     };
     let name = object::generate_name(&prefix);
@@ -142,17 +148,6 @@ fn stamp_new(obj: &mut Value, resource: &str) {
     }
 }
 
-/// PUT: replace the object (the main resource or, with `part`, a subresource view).
-pub async fn update(
-    state: &AppState,
-    target: &Target,
-    query: &Query,
-    headers: &HeaderMap,
-    body: Body,
-) -> Result<Response, ApiError> {
-    update_part(state, target, query, headers, body, Part::Main).await
-}
-
 /// PUT of the main resource or the status subresource.
 pub async fn update_part(
     state: &AppState,
@@ -178,17 +173,6 @@ pub async fn update_part(
     place_namespace(target, &mut obj)?;
     let written = write::update(state, target, part, query.dry_run()?, |_| Ok(obj.clone())).await?;
     Ok(request::json(200, &written, &warnings))
-}
-
-/// PATCH the main resource or the status subresource.
-pub async fn patch(
-    state: &AppState,
-    target: &Target,
-    query: &Query,
-    headers: &HeaderMap,
-    body: Body,
-) -> Result<Response, ApiError> {
-    patch_part(state, target, query, headers, body, Part::Main).await
 }
 
 /// PATCH with a patch type from Content-Type.
@@ -292,7 +276,11 @@ pub async fn delete(
     }
     if !opts.dry_run {
         match state.storage().delete(&target.key(), Some(revision)).await {
-            Ok(_) => {}
+            Ok(_) => {
+                if resource.name == "services" {
+                    service_ip::release(state.storage(), &obj).await;
+                }
+            }
             Err(StorageError::Conflict { .. }) => {
                 return Err(ApiError::conflict(resource.name, name))
             }

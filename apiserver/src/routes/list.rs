@@ -288,6 +288,9 @@ pub async fn delete_collection(
         let key = target.resource.key(ns.as_deref(), &name);
         if !dry_run {
             match state.storage().delete(&key, None).await {
+                Ok(_) if target.resource.name == "services" => {
+                    super::service_ip::release(state.storage(), &obj).await;
+                }
                 Ok(_) | Err(StorageError::NotFound(_)) => {}
                 Err(e) => return Err(object::storage_error(target.resource, &name, e)),
             }

@@ -8,6 +8,7 @@ mod namespace;
 mod object;
 mod patch;
 mod request;
+mod service_ip;
 mod subresource;
 mod write;
 
@@ -31,6 +32,7 @@ use crate::storage::Storage;
 use crate::watch::{CacheConfig, WatchCache};
 
 pub use request::{Query, Target};
+use write::Part;
 
 /// Shared state of the REST handlers: the store and one watch cache per resource.
 #[derive(Clone)]
@@ -141,18 +143,13 @@ async fn dispatch(
         (Method::DELETE, true) if !needs_namespace => {
             list::delete_collection(state, target, query, headers).await
         }
-        (Method::PUT, false) => crud::update(state, target, query, headers, body).await,
-        (Method::PATCH, false) => crud::patch(state, target, query, headers, body).await,
+        (Method::PUT, false) => {
+            crud::update_part(state, target, query, headers, body, Part::Main).await
+        }
+        (Method::PATCH, false) => {
+            crud::patch_part(state, target, query, headers, body, Part::Main).await
+        }
         (Method::DELETE, false) => crud::delete(state, target, query, headers, body).await,
         _ => Err(ApiError::method_not_allowed()),
     }
-}
-
-/// Merge patch, exposed for the temporary strategic stand-in.
-#[doc(hidden)]
-pub fn merge_patch_for_stub(
-    target: &serde_json::Value,
-    patch: &serde_json::Value,
-) -> serde_json::Value {
-    patch::merge_patch(target, patch)
 }

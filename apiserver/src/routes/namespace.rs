@@ -112,6 +112,11 @@ pub async fn terminate(
             .map_err(|e| object::storage_error(resource, "", e))?;
         for kv in page.items {
             match state.storage().delete(&kv.key, None).await {
+                Ok(deleted) if resource.name == "services" => {
+                    if let Ok(svc) = serde_json::from_slice::<Value>(&deleted.prev.value) {
+                        super::service_ip::release(state.storage(), &svc).await;
+                    }
+                }
                 Ok(_) | Err(StorageError::NotFound(_)) => {}
                 Err(e) => return Err(object::storage_error(resource, "", e)),
             }

@@ -13,11 +13,9 @@ const NAME_ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
 
 /// Parses a stored value into an object whose `metadata.resourceVersion` is the key's mod_revision.
 pub fn from_kv(resource: &ResourceInfo, kv: &KeyValue) -> Result<Value, ApiError> {
-    let mut obj: Value = serde_json::from_slice(&kv.value)
-        .map_err(|e| ApiError::internal(format!("stored {} is corrupt: {e}", kv.key)))?;
-    set_resource_version(&mut obj, kv.mod_revision);
-    set_type_meta(resource, &mut obj);
-    Ok(obj)
+    resource
+        .decode(&kv.value, kv.mod_revision)
+        .map_err(|e| ApiError::internal(format!("stored {} is corrupt: {e}", kv.key)))
 }
 
 /// Serializes an object for the store (resourceVersion lives in the store's revision, not the value).

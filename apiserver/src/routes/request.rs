@@ -245,26 +245,10 @@ pub fn json(status: u16, value: &Value, warnings: &[String]) -> Response {
     let code = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
     let mut response = (code, axum::Json(value)).into_response();
     for warning in warnings {
-        let text = format!("299 - {}", go_quote(warning));
+        let text = format!("299 - {}", crate::validation::names::go_quote(warning));
         if let Ok(v) = HeaderValue::from_str(&text) {
             response.headers_mut().append(header::WARNING, v);
         }
     }
     response
-}
-
-/// Go's `strconv.Quote` for the ASCII text warnings carry.
-fn go_quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if c.is_ascii_graphic() || c == ' ' => out.push(c),
-            c => out.push_str(&c.escape_unicode().to_string()),
-        }
-    }
-    out.push('"');
-    out
 }

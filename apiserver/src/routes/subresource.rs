@@ -62,11 +62,7 @@ async fn bind(
             ApiError::invalid(
                 "Binding",
                 target.name(),
-                vec![crate::error::Cause {
-                    reason: "FieldValueRequired".into(),
-                    message: "Required value".into(),
-                    field: "target.name".into(),
-                }],
+                vec![crate::error::Cause::required("target.name", "")],
             )
         })?
         .to_string();

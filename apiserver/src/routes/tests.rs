@@ -458,3 +458,37 @@ async fn bodies_tables_and_limits() {
     );
     assert_eq!(table["rows"][0]["cells"][0], "web");
 }
+
+#[tokio::test]
+async fn services_get_unique_loopback_cluster_ips() {
+    let api = api().await;
+    let svcs = "/api/v1/namespaces/default/services";
+    let svc = |name: &str, ip: Option<&str>| {
+        let mut s = json!({"metadata": {"name": name}, "spec": {"selector": {"app": "web"}, "ports": [{"port": 80}]}});
+        if let Some(ip) = ip {
+            s["spec"]["clusterIP"] = json!(ip);
+        }
+        s
+    };
+    let (s, a) = api.call("POST", svcs, Some(svc("a", None))).await;
+    assert_eq!(s, 201, "{a}");
+    let ip = a["spec"]["clusterIP"].as_str().unwrap().to_string();
+    assert!(ip.parse::<std::net::Ipv4Addr>().unwrap().is_loopback());
+    assert_eq!(a["spec"]["clusterIPs"], json!([ip]));
+    let (s, err) = api.call("POST", svcs, Some(svc("b", Some(&ip)))).await;
+    assert_eq!(s, 422, "{err}");
+    assert!(err["message"]
+        .as_str()
+        .unwrap()
+        .contains("provided IP is already allocated"));
+    let (s, _) = api
+        .call("POST", svcs, Some(svc("c", Some("10.0.0.1"))))
+        .await;
+    assert_eq!(s, 422);
+    let (s, headless) = api.call("POST", svcs, Some(svc("h", Some("None")))).await;
+    assert_eq!((s, &headless["spec"]["clusterIP"]), (201, &json!("None")));
+    // Deleting the service frees its address for reuse.
+    assert_eq!(api.call("DELETE", &format!("{svcs}/a"), None).await.0, 200);
+    let (s, _) = api.call("POST", svcs, Some(svc("b", Some(&ip)))).await;
+    assert_eq!(s, 201);
+}

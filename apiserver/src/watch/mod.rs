@@ -1,50 +1,46 @@
-//! TEMPORARY interface stub (replaced by the watch package on merge).
-#![allow(missing_docs, dead_code)]
+//! Watch: one [`WatchCache`] per resource follows a single storage watch and fans events out to every
+//! client watch; [`serve`] turns a [`WatchRequest`] into kube-apiserver's newline-delimited JSON stream.
+//!
+//! Layout: `cache` (state, the event ring, the follower task), `filter` (pure selection with kube's
+//! transition rules), `stream` (the per-client state machine and the HTTP response).
+
+mod cache;
+mod filter;
+mod stream;
+
+#[cfg(test)]
+mod tests;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
-use tokio_util::sync::CancellationToken;
 
-use crate::error::ApiError;
-use crate::resources::ResourceInfo;
 use crate::selector::{FieldSelector, LabelSelector};
-use crate::storage::{Revision, Storage, StorageError};
 
-pub struct WatchCache;
-impl WatchCache {
-    pub async fn start(
-        _storage: Arc<dyn Storage>,
-        _resource: &'static ResourceInfo,
-        _config: CacheConfig,
-        _shutdown: CancellationToken,
-    ) -> Result<Arc<WatchCache>, StorageError> {
-        Ok(Arc::new(WatchCache))
-    }
-    pub async fn snapshot(&self, _namespace: Option<&str>) -> (Revision, Vec<Value>) {
-        (0, Vec::new())
-    }
-}
+pub use cache::{CacheConfig, WatchCache};
+pub use stream::serve;
+
+/// A client watch request, parsed from the query.
 #[derive(Debug, Clone, Default)]
-pub struct CacheConfig {
-    pub history: usize,
-    pub bookmark_interval: Duration,
-}
 pub struct WatchRequest {
+    /// `resourceVersion`: unset or "0" = current state first; N = every change after N.
     pub resource_version: Option<String>,
+    /// `resourceVersionMatch`.
     pub resource_version_match: Option<String>,
+    /// Only objects in this namespace.
     pub namespace: Option<String>,
+    /// `labelSelector`.
     pub label: LabelSelector,
+    /// `fieldSelector`.
     pub field: FieldSelector,
+    /// `allowWatchBookmarks`.
     pub allow_bookmarks: bool,
+    /// `timeoutSeconds`.
     pub timeout: Option<Duration>,
+    /// `sendInitialEvents`.
     pub send_initial_events: Option<bool>,
 }
+
+/// Turns each event object into what goes on the wire (identity, or a one-row Table for `kubectl get -w`).
 pub type Transform = Arc<dyn Fn(&Value) -> Value + Send + Sync>;
-pub fn serve(
-    _cache: Arc<WatchCache>,
-    _req: WatchRequest,
-    _transform: Option<Transform>,
-) -> Result<axum::response::Response, ApiError> {
-    Err(ApiError::method_not_allowed())
-}

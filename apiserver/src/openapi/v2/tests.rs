@@ -96,7 +96,7 @@ fn extension(buf: &[u8], field: u32, name: &str) -> Value {
 }
 
 fn encoded() -> &'static [u8] {
-    &docs().protobuf.bytes
+    &docs().protobuf
 }
 
 /// `Document.definitions[name]`.
@@ -237,7 +237,7 @@ async fn call(path: &str, headers: &[(&str, &str)]) -> (StatusCode, HeaderMap, V
 
 #[tokio::test]
 async fn serves_protobuf_on_request_and_json_otherwise() {
-    let accept = format!("{PROTOBUF_MEDIA_TYPE}, application/json");
+    let accept = format!("{PROTOBUF_MEDIA_TYPE_DEPRECATED}, application/json");
     for path in ["/openapi/v2", "/swagger-2.0.0.pb-v1"] {
         let (status, headers, body) = call(path, &[("accept", &accept)]).await;
         assert_eq!(status, StatusCode::OK);
@@ -255,4 +255,29 @@ async fn serves_protobuf_on_request_and_json_otherwise() {
     let doc: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(doc["swagger"], "2.0");
     assert!(doc["definitions"]["io.k8s.api.core.v1.Pod"].is_object());
+}
+
+#[tokio::test]
+async fn unacceptable_media_type_is_406() {
+    let (status, headers, _) = call("/openapi/v2", &[("accept", "text/html")]).await;
+    assert_eq!(status, StatusCode::NOT_ACCEPTABLE);
+    assert_eq!(headers["vary"], "Accept");
+}
+
+#[test]
+fn negotiation_follows_q_values_and_wildcards() {
+    assert_eq!(negotiate(None), Some(Format::Json));
+    assert_eq!(negotiate(Some("*/*")), Some(Format::Json));
+    assert_eq!(negotiate(Some(PROTOBUF_MEDIA_TYPE)), Some(Format::Protobuf));
+    assert_eq!(
+        negotiate(Some(&format!(
+            "application/json;q=0.5, {PROTOBUF_MEDIA_TYPE_DEPRECATED}"
+        ))),
+        Some(Format::Protobuf)
+    );
+    assert_eq!(
+        negotiate(Some(&format!("{PROTOBUF_MEDIA_TYPE};q=0, application/*"))),
+        Some(Format::Json)
+    );
+    assert_eq!(negotiate(Some("application/xml")), None);
 }

@@ -1,0 +1,134 @@
+//! The API server role: open the store, build the router, serve it with TLS and a token, write the
+//! kubeconfig, and shut down cleanly on SIGINT/SIGTERM.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use apiserver::routes::AppState;
+use apiserver::storage::embedded::{EmbeddedConfig, EmbeddedStore};
+use apiserver::storage::etcd::{EtcdConfig, EtcdStore};
+use apiserver::storage::Storage;
+use apiserver::watch::CacheConfig;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::{ApiArgs, StoreKind};
+use crate::kubeconfig;
+
+/// An opened store, kept concrete so it can be closed on shutdown.
+enum Store {
+    Embedded(Arc<EmbeddedStore>),
+    Etcd(Arc<EtcdStore>),
+}
+
+impl Store {
+    async fn open(args: &ApiArgs) -> anyhow::Result<Store> {
+        match args.store {
+            StoreKind::Embedded => {
+                let dir = args.data_dir.join("store");
+                std::fs::create_dir_all(&dir)
+                    .with_context(|| format!("creating {}", dir.display()))?;
+                let config = EmbeddedConfig {
+                    compaction_window: Some(args.compaction_window),
+                };
+                let store = EmbeddedStore::open(&dir, config)
+                    .with_context(|| format!("opening the embedded store in {}", dir.display()))?;
+                Ok(Store::Embedded(Arc::new(store)))
+            }
+            StoreKind::Etcd => {
+                let config = EtcdConfig {
+                    key_prefix: args.etcd_prefix.clone(),
+                    ..Default::default()
+                };
+                let store = EtcdStore::connect(&args.etcd_endpoints, config)
+                    .await
+                    .with_context(|| {
+                        format!("connecting to etcd at {}", args.etcd_endpoints.join(","))
+                    })?;
+                Ok(Store::Etcd(Arc::new(store)))
+            }
+        }
+    }
+
+    fn storage(&self) -> Arc<dyn Storage> {
+        match self {
+            Store::Embedded(s) => s.clone(),
+            Store::Etcd(s) => s.clone(),
+        }
+    }
+
+    async fn close(self) {
+        if let Store::Embedded(s) = self {
+            s.close().await;
+        }
+    }
+}
+
+/// Cancels `token` on SIGINT or SIGTERM.
+async fn signals(token: CancellationToken) {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(err) => {
+            tracing::warn!(%err, "cannot listen for SIGTERM");
+            let _ = tokio::signal::ctrl_c().await;
+            token.cancel();
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+        _ = token.cancelled() => return,
+    }
+    tracing::info!("shutting down");
+    token.cancel();
+}
+
+/// Runs the API server until a signal arrives.
+pub async fn run_apiserver(args: ApiArgs) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("creating {}", args.data_dir.display()))?;
+    let shutdown = CancellationToken::new();
+    let store = Store::open(&args).await?;
+    let cache = CacheConfig {
+        history: args.default_watch_cache_size.max(1),
+        ..Default::default()
+    };
+    let state = AppState::with_cache_config(store.storage(), cache, shutdown.child_token())
+        .await
+        .map_err(|e| anyhow::anyhow!("initialising the API: {}", e.message))?;
+    let listener = TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("binding {}", args.listen))?;
+    let addr = listener.local_addr()?;
+    let app = apiserver::app(state);
+    let (app, tls, url, ca, token) = if args.insecure_http {
+        (app, None, format!("http://{addr}"), None, None)
+    } else {
+        let pki = args.data_dir.join("pki");
+        let mut names = args.tls_san.clone();
+        names.push(addr.ip().to_string());
+        let material = apiserver::tls::load_or_create(&pki, &names)?;
+        let token = apiserver::tls::load_or_create_token(&args.data_dir)?;
+        let app = apiserver::auth::require_token(app, token.clone());
+        (
+            app,
+            Some(material.server_config),
+            format!("https://{addr}"),
+            Some(material.ca_pem),
+            Some(token),
+        )
+    };
+    let path = args.data_dir.join("kubeconfig");
+    kubeconfig::write(
+        &path,
+        &kubeconfig::render(&url, ca.as_deref(), token.as_deref())?,
+    )?;
+    println!("kumos: serving on {url} (kubeconfig: {})", path.display());
+    let signal_task = tokio::spawn(signals(shutdown.clone()));
+    let served = apiserver::serve::serve(listener, app, tls, shutdown.clone()).await;
+    shutdown.cancel();
+    let _ = signal_task.await;
+    store.close().await;
+    served.context("serving the API")
+}
