@@ -5,6 +5,7 @@
 
 mod convert;
 mod encode;
+mod wire;
 
 use std::sync::OnceLock;
 
