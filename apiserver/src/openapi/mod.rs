@@ -1,5 +1,5 @@
-//! OpenAPI v3 (`/openapi/v3`, `/openapi/v3/api/v1`) built from k8s-openapi's schemas, and the v2 document
-//! older kubectl versions still read (`v2`).
+//! OpenAPI v3 (`/openapi/v3`, `/openapi/v3/api/v1`) built from k8s-openapi's schemas, and `/openapi/v2`
+//! (Swagger 2.0 JSON or gnostic protobuf, see [`v2`]) derived from it.
 //!
 //! Documents are built once on first use and served with kube's caching protocol: the index links each
 //! group-version with `?hash=`, hashed URLs are immutable, stale hashes redirect, and `ETag` /
@@ -8,7 +8,7 @@
 mod params;
 mod paths;
 mod schemas;
-mod v2;
+pub mod v2;
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::OnceLock;
@@ -31,7 +31,10 @@ struct Doc {
 
 impl Doc {
     fn new(value: &Value) -> Self {
-        let bytes = value.to_string().into_bytes();
+        Self::from_bytes(value.to_string().into_bytes())
+    }
+
+    fn from_bytes(bytes: Vec<u8>) -> Self {
         let mut hasher = DefaultHasher::new();
         bytes.hash(&mut hasher);
         let first = hasher.finish();
@@ -147,25 +150,9 @@ pub fn router() -> axum::Router {
         .route("/openapi/v3", get(serve_index))
         .route("/openapi/v3/", get(serve_index))
         .route("/openapi/v3/{*path}", get(serve_doc))
-        .route("/openapi/v2", get(serve_v2))
-        .route("/swagger-2.0.0.pb-v1", get(serve_v2))
-}
-
-/// `/openapi/v2`: protobuf when the client accepts it (client-go only parses protobuf there), else JSON.
-async fn serve_v2(headers: HeaderMap) -> Response {
-    let (proto, json) = v2::document();
-    let accept = headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    if accept.contains("protobuf") {
-        let mut res = proto.clone().into_response();
-        res.headers_mut()
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static(v2::PROTOBUF));
-        res
-    } else {
-        json_bytes(json.to_string().into_bytes())
-    }
+        .route("/openapi/v2", get(v2::serve))
+        .route("/swagger-2.0.0.pb-v1", get(v2::serve))
+        .route("/swagger.json", get(not_found))
 }
 
 async fn not_found() -> Response {

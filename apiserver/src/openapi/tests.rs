@@ -59,22 +59,8 @@ async fn index_links_hashed_documents() {
 }
 
 #[tokio::test]
-async fn v2_is_protobuf_for_clients_that_ask_and_unknown_documents_are_404() {
-    let accept = [(
-        "accept",
-        "application/com.github.proto-openapi.spec.v2@v1.0+protobuf",
-    )];
-    let (status, headers, _) = call("/openapi/v2", &accept).await;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(
-        headers["content-type"],
-        "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"
-    );
-    let (status, _, body) = call("/openapi/v2", &[]).await;
-    assert_eq!(status, StatusCode::OK);
-    let v: Value = serde_json::from_slice(&body).unwrap();
-    assert_eq!(v["swagger"], "2.0");
-    for path in ["/openapi/v3/apis/apps/v1"] {
+async fn unknown_documents_are_404() {
+    for path in ["/swagger.json", "/openapi/v3/apis/apps/v1"] {
         let (status, _, body) = call(path, &[]).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
         let v: Value = serde_json::from_slice(&body).unwrap();
