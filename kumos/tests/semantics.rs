@@ -31,7 +31,7 @@ fn semantics(k: &Kubectl, ns: &str) {
     );
 
     // Changing one container's field keeps the other container and the untouched fields.
-    let changed = duo.replacen("value: fast", "value: slow", 1);
+    let changed = duo.replacen("image: busybox:1.36", "image: busybox:1.37", 1);
     let out = k.run_stdin(&["diff", "-n", ns, "-f", "-"], &changed);
     assert_eq!(
         out.status.code(),
@@ -61,7 +61,17 @@ fn semantics(k: &Kubectl, ns: &str) {
         "-o",
         "jsonpath={.spec.containers[0].env[0].value}",
     ]);
-    assert_eq!(env, "slow", "{v}");
+    assert_eq!(env, "fast", "{v}");
+    let images = k.ok(&[
+        "get",
+        "pod",
+        "duo",
+        "-n",
+        ns,
+        "-o",
+        "jsonpath={.spec.containers[*].image}",
+    ]);
+    assert_eq!(images, "busybox:1.37 busybox:1.36", "{v}");
     let names = k.ok(&[
         "get",
         "pod",
@@ -133,7 +143,7 @@ fn semantics(k: &Kubectl, ns: &str) {
         "-o",
         "jsonpath={.spec.containers[*].image}",
     ]);
-    assert_eq!(images, "busybox:1.36 busybox:1.37", "{v}");
+    assert_eq!(images, "busybox:1.37 busybox:1.37", "{v}");
 
     // Scale.
     let rc = manifest("rc.yaml");
