@@ -19,6 +19,19 @@ fn manifest(name: &str) -> String {
     .expect("manifest")
 }
 
+/// One field of an object, by kubectl's JSONPath output.
+fn jsonpath(k: &Kubectl, ns: &str, kind: &str, name: &str, path: &str) -> String {
+    k.ok(&[
+        "get",
+        kind,
+        name,
+        "-n",
+        ns,
+        "-o",
+        &format!("jsonpath={path}"),
+    ])
+}
+
 fn semantics(k: &Kubectl, ns: &str) {
     let v = k.name();
     k.ok(&["create", "namespace", ns]);
@@ -52,45 +65,13 @@ fn semantics(k: &Kubectl, ns: &str) {
         "pod/duo configured",
         "{v}"
     );
-    let env = k.ok(&[
-        "get",
-        "pod",
-        "duo",
-        "-n",
-        ns,
-        "-o",
-        "jsonpath={.spec.containers[0].env[0].value}",
-    ]);
+    let env = jsonpath(k, ns, "pod", "duo", "{.spec.containers[0].env[0].value}");
     assert_eq!(env, "fast", "{v}");
-    let images = k.ok(&[
-        "get",
-        "pod",
-        "duo",
-        "-n",
-        ns,
-        "-o",
-        "jsonpath={.spec.containers[*].image}",
-    ]);
+    let images = jsonpath(k, ns, "pod", "duo", "{.spec.containers[*].image}");
     assert_eq!(images, "busybox:1.37 busybox:1.36", "{v}");
-    let names = k.ok(&[
-        "get",
-        "pod",
-        "duo",
-        "-n",
-        ns,
-        "-o",
-        "jsonpath={.spec.containers[*].name}",
-    ]);
+    let names = jsonpath(k, ns, "pod", "duo", "{.spec.containers[*].name}");
     assert_eq!(names, "front back", "{v}");
-    let cmd = k.ok(&[
-        "get",
-        "pod",
-        "duo",
-        "-n",
-        ns,
-        "-o",
-        "jsonpath={.spec.containers[1].command[1]}",
-    ]);
+    let cmd = jsonpath(k, ns, "pod", "duo", "{.spec.containers[1].command[1]}");
     assert_eq!(cmd, "7200", "{v}");
 
     // Every patch type.
@@ -124,25 +105,15 @@ fn semantics(k: &Kubectl, ns: &str) {
         "-p",
         r#"{"spec":{"containers":[{"name":"back","image":"busybox:1.37"}]}}"#,
     ]);
-    let labels = k.ok(&[
-        "get",
+    let labels = jsonpath(
+        k,
+        ns,
         "pod",
         "duo",
-        "-n",
-        ns,
-        "-o",
-        "jsonpath={.metadata.labels.m}{.metadata.labels.j}",
-    ]);
+        "{.metadata.labels.m}{.metadata.labels.j}",
+    );
     assert_eq!(labels, "12", "{v}");
-    let images = k.ok(&[
-        "get",
-        "pod",
-        "duo",
-        "-n",
-        ns,
-        "-o",
-        "jsonpath={.spec.containers[*].image}",
-    ]);
+    let images = jsonpath(k, ns, "pod", "duo", "{.spec.containers[*].image}");
     assert_eq!(images, "busybox:1.37 busybox:1.37", "{v}");
 
     // Scale.
@@ -176,18 +147,7 @@ fn semantics(k: &Kubectl, ns: &str) {
         "--current-replicas=3",
         "--replicas=5",
     ]);
-    assert_eq!(
-        k.ok(&[
-            "get",
-            "rc",
-            "web-rc",
-            "-n",
-            ns,
-            "-o",
-            "jsonpath={.spec.replicas}"
-        ]),
-        "5"
-    );
+    assert_eq!(jsonpath(k, ns, "rc", "web-rc", "{.spec.replicas}"), "5");
 
     // A finalizer holds deletion until it is removed.
     let held = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: held\n  finalizers: [example.com/hold]\n";
@@ -196,15 +156,7 @@ fn semantics(k: &Kubectl, ns: &str) {
         .status
         .success());
     k.ok(&["delete", "configmap", "held", "-n", ns, "--wait=false"]);
-    let ts = k.ok(&[
-        "get",
-        "configmap",
-        "held",
-        "-n",
-        ns,
-        "-o",
-        "jsonpath={.metadata.deletionTimestamp}",
-    ]);
+    let ts = jsonpath(k, ns, "configmap", "held", "{.metadata.deletionTimestamp}");
     assert!(!ts.is_empty(), "{v}: deletionTimestamp set");
     k.ok(&[
         "patch",
