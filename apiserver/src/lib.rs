@@ -12,6 +12,7 @@ pub mod auth;
 pub mod defaults;
 pub mod discovery;
 pub mod error;
+pub mod fieldmanager;
 pub mod openapi;
 pub mod protobuf;
 pub mod resources;

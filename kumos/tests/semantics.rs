@@ -190,7 +190,98 @@ fn semantics(k: &Kubectl, ns: &str) {
         err.contains("Operation cannot be fulfilled on configmaps \"cas\": the object has been modified; please apply your changes to the latest version and try again"),
         "{v}: {err}"
     );
+    server_side_apply(k, ns);
     k.ok(&["delete", "namespace", ns]);
+}
+
+/// `apply --server-side`: creates, records ownership, conflicts with a second manager, `--force-conflicts`
+/// takes over, and fields dropped from a manager's configuration are removed.
+fn server_side_apply(k: &Kubectl, ns: &str) {
+    let v = k.name();
+    let config = |value: &str, extra: &str| {
+        format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ssa\ndata:\n  owned: \"{value}\"\n{extra}")
+    };
+    let out = k.run_stdin(
+        &["apply", "--server-side", "-n", ns, "-f", "-"],
+        &config("1", "  extra: \"x\"\n"),
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "configmap/ssa serverside-applied",
+        "{v}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let managers = jsonpath(
+        k,
+        ns,
+        "configmap",
+        "ssa",
+        "{.metadata.managedFields[*].manager}",
+    );
+    assert_eq!(managers, "kubectl", "{v}");
+
+    let other = [
+        "apply",
+        "--server-side",
+        "--field-manager=other",
+        "-n",
+        ns,
+        "-f",
+        "-",
+    ];
+    let out = k.run_stdin(&other, &config("2", ""));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{v}: a conflicting apply must fail");
+    assert!(
+        err.contains("Apply failed with 1 conflict: conflict with \"kubectl\": .data.owned"),
+        "{v}: {err}"
+    );
+
+    let forced = [
+        "apply",
+        "--server-side",
+        "--field-manager=other",
+        "--force-conflicts",
+        "-n",
+        ns,
+        "-f",
+        "-",
+    ];
+    let out = k.run_stdin(&forced, &config("2", ""));
+    assert!(
+        out.status.success(),
+        "{v}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        jsonpath(k, ns, "configmap", "ssa", "{.data.owned}"),
+        "2",
+        "{v}"
+    );
+
+    // kubectl's configuration no longer sets `extra`, which it owned alone: it is removed.
+    let out = k.run_stdin(
+        &[
+            "apply",
+            "--server-side",
+            "--force-conflicts",
+            "-n",
+            ns,
+            "-f",
+            "-",
+        ],
+        &config("2", ""),
+    );
+    assert!(
+        out.status.success(),
+        "{v}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        jsonpath(k, ns, "configmap", "ssa", "{.data}"),
+        r#"{"owned":"2"}"#,
+        "{v}"
+    );
 }
 
 #[test]

@@ -52,9 +52,27 @@ pub async fn create(
     let mut obj = request::decode_object(headers, &bytes)?;
     object::check_type_meta(resource, &obj)?;
     let warnings = object::field_validation(resource, &mut obj, query.get("fieldValidation"))?;
+    let manager = request::field_manager(query, headers);
+    create_object(state, target, query, obj, &warnings, Some(&manager)).await
+}
+
+/// Creates an already decoded object: names, defaults, validates, stores. `manager`, when given, is
+/// recorded as owning every field it set (server-side apply records its own ownership and passes `None`).
+pub async fn create_object(
+    state: &AppState,
+    target: &Target,
+    query: &Query,
+    mut obj: Value,
+    warnings: &[String],
+    manager: Option<&str>,
+) -> Result<Response, ApiError> {
+    let resource = target.resource;
     place_namespace(target, &mut obj)?;
     let name = assign_name(resource.kind, &mut obj)?;
     object::set_type_meta(resource, &mut obj);
+    if let Some(manager) = manager {
+        crate::fieldmanager::record_update(resource, &json!({}), &mut obj, manager, &object::now());
+    }
     defaults::apply(resource, &mut obj);
     defaults::prepare_create(resource, &mut obj);
     stamp_new(&mut obj, resource.name);
@@ -72,7 +90,7 @@ pub async fn create(
         {
             return Err(ApiError::already_exists(resource.name, &name));
         }
-        return Ok(request::json(201, &obj, &warnings));
+        return Ok(request::json(201, &obj, warnings));
     }
     if resource.name == "services" {
         service_ip::allocate(state.storage(), &mut obj).await?;
@@ -87,7 +105,7 @@ pub async fn create(
         }
     };
     object::set_resource_version(&mut obj, kv.mod_revision);
-    Ok(request::json(201, &obj, &warnings))
+    Ok(request::json(201, &obj, warnings))
 }
 
 /// Puts the URL's namespace into the body (a different one is a 400, as kube-apiserver).
@@ -179,7 +197,16 @@ pub async fn update_part(
         }
     }
     place_namespace(target, &mut obj)?;
-    let written = write::update(state, target, part, query.dry_run()?, |_| Ok(obj.clone())).await?;
+    let manager = request::field_manager(query, headers);
+    let written = write::update_as(
+        state,
+        target,
+        part,
+        query.dry_run()?,
+        Some(&manager),
+        |_| Ok(obj.clone()),
+    )
+    .await?;
     Ok(request::json(200, &written, &warnings))
 }
 
@@ -194,20 +221,31 @@ pub async fn patch_part(
 ) -> Result<Response, ApiError> {
     let resource = target.resource;
     let kind = patch::PatchType::from_content_type(&request::content_type(headers))?;
+    if kind == patch::PatchType::Apply {
+        return super::apply::server_side_apply(state, target, query, body, part).await;
+    }
     let bytes = request::read_body(body).await?;
     let mut warnings = Vec::new();
     let mode = query.get("fieldValidation");
-    let written = write::update(state, target, part, query.dry_run()?, |current| {
-        let mut patched = patch::apply(resource, kind, current, &bytes)?;
-        warnings = object::field_validation(resource, &mut patched, mode)?;
-        // A resourceVersion only counts as a precondition when the patch itself carried one.
-        if !patch::sets_resource_version(kind, &bytes) {
-            if let Some(meta) = meta_mut(&mut patched) {
-                meta.remove("resourceVersion");
+    let manager = request::field_manager(query, headers);
+    let written = write::update_as(
+        state,
+        target,
+        part,
+        query.dry_run()?,
+        Some(&manager),
+        |current| {
+            let mut patched = patch::apply(resource, kind, current, &bytes)?;
+            warnings = object::field_validation(resource, &mut patched, mode)?;
+            // A resourceVersion only counts as a precondition when the patch itself carried one.
+            if !patch::sets_resource_version(kind, &bytes) {
+                if let Some(meta) = meta_mut(&mut patched) {
+                    meta.remove("resourceVersion");
+                }
             }
-        }
-        Ok(patched)
-    })
+            Ok(patched)
+        },
+    )
     .await?;
     Ok(request::json(200, &written, &warnings))
 }

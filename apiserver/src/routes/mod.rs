@@ -2,6 +2,7 @@
 //! picks the verb handler. Handlers are thin: object rules live in `defaults`, `validation`, `selector`,
 //! `table`, `watch`; the write path shared by every update-like verb lives in [`write`].
 
+mod apply;
 mod crud;
 mod list;
 mod namespace;

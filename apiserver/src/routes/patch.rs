@@ -14,6 +14,8 @@ pub enum PatchType {
     Merge,
     /// `application/strategic-merge-patch+json`.
     Strategic,
+    /// `application/apply-patch+yaml` (server-side apply).
+    Apply,
 }
 
 const ACCEPTED: &str =
@@ -28,6 +30,7 @@ impl PatchType {
             "application/json-patch+json" => Ok(PatchType::Json),
             "application/merge-patch+json" => Ok(PatchType::Merge),
             "application/strategic-merge-patch+json" => Ok(PatchType::Strategic),
+            "application/apply-patch+yaml" => Ok(PatchType::Apply),
             _ => Err(ApiError::new(415, "UnsupportedMediaType", ACCEPTED)),
         }
     }
@@ -52,6 +55,10 @@ pub fn apply(
             require_object(&patch)?;
             crate::strategic::apply(resource, current, &patch)
         }
+        // Routed to `apply` before reaching here.
+        PatchType::Apply => Err(ApiError::internal(
+            "apply patches are handled by server-side apply",
+        )),
     }
 }
 
@@ -158,7 +165,7 @@ mod tests {
             br#"[{"op":"replace","path":"/metadata/resourceVersion","value":"5"}]"#
         ));
         assert_eq!(
-            PatchType::from_content_type("application/apply-patch+yaml")
+            PatchType::from_content_type("application/cbor-patch")
                 .unwrap_err()
                 .code,
             415

@@ -252,3 +252,18 @@ pub fn json(status: u16, value: &Value, warnings: &[String]) -> Response {
     }
     response
 }
+
+/// The field manager of a write: the `fieldManager` parameter, else the client's User-Agent up to the first
+/// `/` (as kube-apiserver derives it), else `unknown`.
+pub fn field_manager(query: &Query, headers: &HeaderMap) -> String {
+    if let Some(m) = query.get("fieldManager") {
+        return m.to_string();
+    }
+    headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|ua| ua.split('/').next())
+        .filter(|p| !p.is_empty())
+        .unwrap_or("unknown")
+        .to_string()
+}

@@ -305,12 +305,7 @@ async fn patches_status_and_field_validation() {
     assert_eq!(s, 200);
     assert!(patched["metadata"]["labels"].get("tier").is_none());
     let (s, _, _) = api
-        .send(
-            "PATCH",
-            &uri,
-            "application/apply-patch+yaml",
-            b"{}".to_vec(),
-        )
+        .send("PATCH", &uri, "application/x-unknown-patch", b"{}".to_vec())
         .await;
     assert_eq!(s, 415);
 

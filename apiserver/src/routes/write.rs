@@ -43,6 +43,19 @@ pub async fn update(
     target: &Target,
     part: Part,
     dry_run: bool,
+    mutate: impl FnMut(&Value) -> Result<Value, ApiError>,
+) -> Result<Value, ApiError> {
+    update_as(state, target, part, dry_run, None, mutate).await
+}
+
+/// [`update`] on behalf of a field manager, who takes ownership (an `Update` entry in
+/// `metadata.managedFields`) of the fields the write changes.
+pub async fn update_as(
+    state: &AppState,
+    target: &Target,
+    part: Part,
+    dry_run: bool,
+    manager: Option<&str>,
     mut mutate: impl FnMut(&Value) -> Result<Value, ApiError>,
 ) -> Result<Value, ApiError> {
     let resource = target.resource;
@@ -70,7 +83,13 @@ pub async fn update(
             Part::Any => {}
         }
         object::set_resource_version(&mut new, revision);
-        if new == old || dry_run {
+        if new == old {
+            return Ok(new);
+        }
+        if let Some(manager) = manager {
+            crate::fieldmanager::record_update(resource, &old, &mut new, manager, &object::now());
+        }
+        if dry_run {
             return Ok(new);
         }
         match state
@@ -140,6 +159,12 @@ fn keep_system_metadata(new: &mut Value, old: &Value, resource: &str, part: Part
             Some(v) => meta.insert(field.into(), v.clone()),
             None => meta.remove(field),
         };
+    }
+    // A write that leaves managedFields out keeps the recorded ownership (kube does the same).
+    if !meta.contains_key("managedFields") {
+        if let Some(v) = old_meta.get("managedFields") {
+            meta.insert("managedFields".into(), v.clone());
+        }
     }
     for field in ["uid", "name", "namespace"] {
         let empty = meta

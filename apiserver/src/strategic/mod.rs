@@ -6,7 +6,7 @@
 //! Directives: `$patch: replace | delete | merge` (maps and list items), `$retainKeys`,
 //! `$setElementOrder/<list>`, `$deleteFromPrimitiveList/<list>`, and `null` to delete a field.
 
-mod schema;
+pub(crate) mod schema;
 
 #[cfg(test)]
 mod tests;
