@@ -192,6 +192,48 @@ fn semantics(k: &Kubectl, ns: &str) {
     );
     server_side_apply(k, ns);
     k.ok(&["delete", "namespace", ns]);
+    namespace_termination(k, &format!("{ns}-term"));
+}
+
+/// Deleting a namespace: Terminating while anything with a finalizer is left, 403 for new content, gone
+/// once emptied.
+fn namespace_termination(k: &Kubectl, ns: &str) {
+    let v = k.name();
+    k.ok(&["create", "namespace", ns]);
+    let held = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: held\n  finalizers: [example.com/hold]\n";
+    assert!(k
+        .run_stdin(&["create", "-n", ns, "-f", "-"], held)
+        .status
+        .success());
+    k.ok(&["delete", "namespace", ns, "--wait=false"]);
+    let phase = k.ok(&["get", "namespace", ns, "-o", "jsonpath={.status.phase}"]);
+    assert_eq!(phase, "Terminating", "{v}");
+    let err = k.fails(&[
+        "create",
+        "configmap",
+        "late",
+        "-n",
+        ns,
+        "--from-literal=a=b",
+    ]);
+    assert!(
+        err.contains(&format!(
+            "configmaps \"late\" is forbidden: unable to create new content in namespace {ns} because it is being terminated"
+        )),
+        "{v}: {err}"
+    );
+    k.ok(&[
+        "patch",
+        "configmap",
+        "held",
+        "-n",
+        ns,
+        "--type=merge",
+        "-p",
+        r#"{"metadata":{"finalizers":null}}"#,
+    ]);
+    let err = k.fails(&["get", "namespace", ns]);
+    assert!(err.contains("NotFound"), "{v}: {err}");
 }
 
 /// `apply --server-side`: creates, records ownership, conflicts with a second manager, `--force-conflicts`

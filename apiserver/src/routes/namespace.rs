@@ -1,6 +1,7 @@
 //! Namespace lifecycle: the default namespaces, the "namespace must exist and not be terminating" admission
 //! check, and termination (Terminating → contents deleted → namespace removed). Until the namespace
-//! controller lands (controllers issue), termination runs inline in the DELETE request.
+//! controller lands (controllers issue), termination runs inline: the DELETE empties the namespace, and the
+//! removal of the last finalizer inside a terminating namespace removes the namespace.
 
 use serde_json::{json, Value};
 
@@ -103,14 +104,45 @@ pub async fn terminate(
         Ok(next)
     })
     .await?;
+    if empty(state, name).await? == 0 {
+        remove(state, name).await?;
+    }
+    Ok(written)
+}
+
+/// Deletes what a terminating namespace still holds. Objects with finalizers are marked for deletion and
+/// stay until their finalizers are removed; returns how many objects remain.
+async fn empty(state: &AppState, namespace: &str) -> Result<usize, ApiError> {
+    let mut remaining = 0;
     for resource in RESOURCES.iter().filter(|r| r.namespaced) {
-        let prefix = resource.namespace_prefix(name);
         let page = state
             .storage()
-            .list(&prefix, None, 0, 0)
+            .list(&resource.namespace_prefix(namespace), None, 0, 0)
             .await
             .map_err(|e| object::storage_error(resource, "", e))?;
         for kv in page.items {
+            let Ok(mut obj) = resource.decode(&kv.value, kv.mod_revision) else {
+                continue;
+            };
+            let held = obj
+                .pointer("/metadata/finalizers")
+                .and_then(Value::as_array)
+                .is_some_and(|f| !f.is_empty());
+            if held {
+                remaining += 1;
+                if obj.pointer("/metadata/deletionTimestamp").is_none() {
+                    if let Some(meta) = meta_mut(&mut obj) {
+                        meta.insert("deletionTimestamp".into(), json!(object::now()));
+                        meta.insert("deletionGracePeriodSeconds".into(), json!(0));
+                    }
+                    // A concurrent write wins; the object is still counted and revisited later.
+                    let _ = state
+                        .storage()
+                        .update(&kv.key, object::to_bytes(&obj), kv.mod_revision)
+                        .await;
+                }
+                continue;
+            }
             match state.storage().delete(&kv.key, None).await {
                 Ok(deleted) if resource.name == "services" => {
                     if let Ok(svc) = serde_json::from_slice::<Value>(&deleted.prev.value) {
@@ -122,8 +154,35 @@ pub async fn terminate(
             }
         }
     }
-    match state.storage().delete(&target.key(), None).await {
-        Ok(_) | Err(StorageError::NotFound(_)) => Ok(written),
-        Err(e) => Err(object::storage_error(namespaces(), name, e)),
+    Ok(remaining)
+}
+
+async fn remove(state: &AppState, namespace: &str) -> Result<(), ApiError> {
+    match state
+        .storage()
+        .delete(&namespaces().key(None, namespace), None)
+        .await
+    {
+        Ok(_) | Err(StorageError::NotFound(_)) => Ok(()),
+        Err(e) => Err(object::storage_error(namespaces(), namespace, e)),
     }
+}
+
+/// After an object in `namespace` is finally deleted: a terminating namespace that is now empty goes away.
+pub async fn finish_if_empty(state: &AppState, namespace: &str) -> Result<(), ApiError> {
+    let Some(kv) = state
+        .storage()
+        .get(&namespaces().key(None, namespace))
+        .await
+        .map_err(|e| object::storage_error(namespaces(), namespace, e))?
+    else {
+        return Ok(());
+    };
+    let ns: Value = serde_json::from_slice(&kv.value).unwrap_or_default();
+    if ns.pointer("/status/phase").and_then(Value::as_str) == Some("Terminating")
+        && empty(state, namespace).await? == 0
+    {
+        remove(state, namespace).await?;
+    }
+    Ok(())
 }

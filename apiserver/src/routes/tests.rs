@@ -513,3 +513,71 @@ async fn services_get_unique_loopback_cluster_ips() {
     let (s, _) = api.call("POST", svcs, Some(svc("b", Some(&ip)))).await;
     assert_eq!(s, 201);
 }
+
+#[tokio::test]
+async fn a_namespace_terminates_only_once_its_finalized_contents_are_gone() {
+    let api = api().await;
+    api.call(
+        "POST",
+        "/api/v1/namespaces",
+        Some(json!({"metadata": {"name": "team"}})),
+    )
+    .await;
+    let held = json!({"metadata": {"name": "held", "finalizers": ["example.com/hold"]}});
+    assert_eq!(
+        api.call("POST", "/api/v1/namespaces/team/configmaps", Some(held))
+            .await
+            .0,
+        201
+    );
+    assert_eq!(
+        api.call("POST", "/api/v1/namespaces/team/pods", Some(pod("p")))
+            .await
+            .0,
+        201
+    );
+
+    let (s, ns) = api.call("DELETE", "/api/v1/namespaces/team", None).await;
+    assert_eq!((s, &ns["status"]["phase"]), (200, &json!("Terminating")));
+    let (s, ns) = api.call("GET", "/api/v1/namespaces/team", None).await;
+    assert_eq!((s, &ns["status"]["phase"]), (200, &json!("Terminating")));
+    assert_eq!(
+        api.call("GET", "/api/v1/namespaces/team/pods/p", None)
+            .await
+            .0,
+        404
+    );
+    let (s, err) = api
+        .call("POST", "/api/v1/namespaces/team/pods", Some(pod("late")))
+        .await;
+    assert_eq!(s, 403);
+    assert_eq!(
+        err["message"],
+        "pods \"late\" is forbidden: unable to create new content in namespace team because it is being terminated"
+    );
+    let (_, cm) = api
+        .call("GET", "/api/v1/namespaces/team/configmaps/held", None)
+        .await;
+    assert!(cm["metadata"]["deletionTimestamp"].is_string());
+
+    let release = br#"{"metadata":{"finalizers":null}}"#.to_vec();
+    let (s, _, _) = api
+        .send(
+            "PATCH",
+            "/api/v1/namespaces/team/configmaps/held",
+            "application/merge-patch+json",
+            release,
+        )
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        api.call("GET", "/api/v1/namespaces/team/configmaps/held", None)
+            .await
+            .0,
+        404
+    );
+    assert_eq!(
+        api.call("GET", "/api/v1/namespaces/team", None).await.0,
+        404
+    );
+}

@@ -199,7 +199,9 @@ async fn finish_if_finalized(
     target: &Target,
     object: Value,
 ) -> Result<Value, ApiError> {
-    let deleting = meta_str(&object, "deletionTimestamp").is_some();
+    // Namespaces finish through termination (emptied first), not through their metadata finalizers alone.
+    let deleting =
+        meta_str(&object, "deletionTimestamp").is_some() && target.resource.name != "namespaces";
     let finalizers = object
         .pointer("/metadata/finalizers")
         .and_then(Value::as_array)
@@ -211,7 +213,13 @@ async fn finish_if_finalized(
         .and_then(|rv| rv.parse().ok())
         .unwrap_or_default();
     match state.storage().delete(&target.key(), Some(revision)).await {
-        Ok(_) | Err(StorageError::NotFound(_)) | Err(StorageError::Conflict { .. }) => Ok(object),
+        Ok(_) => {
+            if let Some(ns) = &target.namespace {
+                super::namespace::finish_if_empty(state, ns).await?;
+            }
+            Ok(object)
+        }
+        Err(StorageError::NotFound(_)) | Err(StorageError::Conflict { .. }) => Ok(object),
         Err(e) => Err(object::storage_error(target.resource, target.name(), e)),
     }
 }
