@@ -196,3 +196,110 @@ fn malformed_patches_are_errors_not_panics() {
         let _ = apply(pods, &original, &odd);
     }
 }
+
+/// Every merge-keyed list the API-semantics issue names merges by its key (an item with a new key is added,
+/// one with a known key is merged), driven by the published schema.
+#[test]
+fn each_merge_keyed_list_merges_by_its_key() {
+    let cases: &[(&str, &str, &str, Value, Value)] = &[
+        (
+            "pods",
+            "/spec/initContainers",
+            "name",
+            json!({"name": "a", "image": "x"}),
+            json!({"name": "b", "image": "y"}),
+        ),
+        (
+            "pods",
+            "/spec/volumes",
+            "name",
+            json!({"name": "a", "emptyDir": {}}),
+            json!({"name": "b", "emptyDir": {}}),
+        ),
+        (
+            "pods",
+            "/spec/imagePullSecrets",
+            "name",
+            json!({"name": "a"}),
+            json!({"name": "b"}),
+        ),
+        (
+            "pods",
+            "/status/conditions",
+            "type",
+            json!({"type": "Ready", "status": "False"}),
+            json!({"type": "Initialized", "status": "True"}),
+        ),
+        (
+            "pods",
+            "/metadata/ownerReferences",
+            "uid",
+            json!({"uid": "1", "name": "a", "kind": "ReplicationController", "apiVersion": "v1"}),
+            json!({"uid": "2", "name": "b", "kind": "ReplicationController", "apiVersion": "v1"}),
+        ),
+        (
+            "nodes",
+            "/status/conditions",
+            "type",
+            json!({"type": "Ready", "status": "False"}),
+            json!({"type": "MemoryPressure", "status": "False"}),
+        ),
+        (
+            "services",
+            "/spec/ports",
+            "port",
+            json!({"port": 80, "name": "a"}),
+            json!({"port": 81, "name": "b"}),
+        ),
+    ];
+    for (resource, pointer, key, first, second) in cases {
+        let mut original = json!({});
+        let mut patch_doc = json!({});
+        let path: Vec<&str> = pointer.trim_start_matches('/').split('/').collect();
+        let (mut o, mut p) = (&mut original, &mut patch_doc);
+        for (i, step) in path.iter().enumerate() {
+            let last = i + 1 == path.len();
+            o[*step] = if last { json!([first]) } else { json!({}) };
+            let mut changed = first.clone();
+            changed["extra"] = json!("1");
+            p[*step] = if last {
+                json!([changed, second])
+            } else {
+                json!({})
+            };
+            o = &mut o[*step];
+            p = &mut p[*step];
+        }
+        let out = patch(resource, original, patch_doc);
+        let list = out.pointer(pointer).unwrap().as_array().unwrap();
+        assert_eq!(list.len(), 2, "{resource}{pointer}: {out}");
+        assert_eq!(list[0][*key], first[*key], "{resource}{pointer}");
+        assert_eq!(
+            list[0]["extra"], "1",
+            "{resource}{pointer}: merged by {key}"
+        );
+        assert_eq!(list[1][*key], second[*key], "{resource}{pointer}");
+    }
+}
+
+#[test]
+fn volume_mounts_merge_by_mount_path_and_lists_without_a_strategy_are_replaced() {
+    let original = pod(
+        json!([{"name": "a", "volumeMounts": [{"mountPath": "/x", "name": "v"}],
+        "command": ["a", "b"]}]),
+    );
+    let out = patch(
+        "pods",
+        original,
+        json!({"spec": {"containers": [{"name": "a",
+            "volumeMounts": [{"mountPath": "/y", "name": "w"}], "command": ["c"]}],
+            "tolerations": [{"key": "k", "operator": "Exists"}]}}),
+    );
+    let c = &out["spec"]["containers"][0];
+    assert_eq!(c["volumeMounts"].as_array().unwrap().len(), 2);
+    assert_eq!(c["command"], json!(["c"]));
+    assert_eq!(
+        out["spec"]["tolerations"],
+        json!([{"key": "k", "operator": "Exists"}])
+    );
+}
