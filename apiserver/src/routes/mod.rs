@@ -4,6 +4,7 @@
 
 mod apply;
 mod crud;
+mod delete;
 mod list;
 mod namespace;
 mod object;
@@ -15,6 +16,8 @@ mod write;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_delete;
 #[cfg(test)]
 mod tests_dry_run;
 
@@ -152,7 +155,7 @@ async fn dispatch(
         (Method::PATCH, false) => {
             crud::patch_part(state, target, query, headers, body, Part::Main).await
         }
-        (Method::DELETE, false) => crud::delete(state, target, query, headers, body).await,
+        (Method::DELETE, false) => delete::delete(state, target, query, headers, body).await,
         _ => Err(ApiError::method_not_allowed()),
     }
 }

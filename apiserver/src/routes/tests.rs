@@ -388,7 +388,10 @@ async fn binding_delete_and_namespace_termination() {
     let (s, err) = api.call("DELETE", "/api/v1/namespaces/default", None).await;
     assert_eq!((s, err["reason"].as_str()), (403, Some("Forbidden")));
 
-    let (s, _) = api.call("DELETE", &format!("{PODS}/web"), None).await;
+    // The pod is bound to a node: without grace 0 it would wait for its agent.
+    let (s, _) = api
+        .call("DELETE", &format!("{PODS}/web?gracePeriodSeconds=0"), None)
+        .await;
     assert_eq!(s, 200);
     assert_eq!(
         api.call("DELETE", &format!("{PODS}/web"), None).await.0,

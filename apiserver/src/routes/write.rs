@@ -206,7 +206,12 @@ async fn finish_if_finalized(
         .pointer("/metadata/finalizers")
         .and_then(Value::as_array)
         .is_some_and(|f| !f.is_empty());
-    if !deleting || finalizers {
+    // A graceful deletion (a pod on a node) ends when its agent deletes it with grace 0, not here.
+    let graceful = object
+        .pointer("/metadata/deletionGracePeriodSeconds")
+        .and_then(Value::as_i64)
+        .is_some_and(|g| g > 0);
+    if !deleting || finalizers || graceful {
         return Ok(object);
     }
     let revision = meta_str(&object, "resourceVersion")
