@@ -190,6 +190,59 @@ fn semantics(k: &Kubectl, ns: &str) {
         err.contains("Operation cannot be fulfilled on configmaps \"cas\": the object has been modified; please apply your changes to the latest version and try again"),
         "{v}: {err}"
     );
+    // ... and so is a stale resourceVersion inside a patch.
+    let stale_rv = k.ok(&[
+        "get",
+        "configmap",
+        "cas",
+        "-n",
+        ns,
+        "-o",
+        "jsonpath={.metadata.resourceVersion}",
+    ]);
+    k.ok(&[
+        "patch",
+        "configmap",
+        "cas",
+        "-n",
+        ns,
+        "--type=merge",
+        "-p",
+        r#"{"data":{"a":"3"}}"#,
+    ]);
+    let stale_patch =
+        format!(r#"{{"metadata":{{"resourceVersion":"{stale_rv}"}},"data":{{"a":"4"}}}}"#);
+    let err = k.fails(&[
+        "patch",
+        "configmap",
+        "cas",
+        "-n",
+        ns,
+        "--type=merge",
+        "-p",
+        &stale_patch,
+    ]);
+    assert!(
+        err.contains(
+            "Operation cannot be fulfilled on configmaps \"cas\": the object has been modified"
+        ),
+        "{v}: {err}"
+    );
+    // Moving the client-side-applied pod to server-side apply: `kubectl patch` owns the image it changed, so
+    // applying the old image conflicts with it; a configuration matching the live pod goes through.
+    let out = k.run_stdin(&["apply", "--server-side", "-n", ns, "-f", "-"], &changed);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("conflict with \"kubectl-patch\": .spec.containers[name=\"back\"].image"),
+        "{v}: {err}"
+    );
+    let live = duo.replace("busybox:1.36", "busybox:1.37");
+    let out = k.run_stdin(&["apply", "--server-side", "-n", ns, "-f", "-"], &live);
+    assert!(
+        out.status.success(),
+        "{v}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     server_side_apply(k, ns);
     k.ok(&["delete", "namespace", ns]);
     namespace_termination(k, &format!("{ns}-term"));
