@@ -34,16 +34,8 @@ pub async fn server_side_apply(
             "error decoding YAML: the configuration must be an object",
         ));
     }
-    object::check_type_meta(resource, &config)?;
-    let warnings = object::field_validation(resource, &mut config, query.get("fieldValidation"))?;
-    if let Some(body_name) = meta_str(&config, "name") {
-        if body_name != target.name() {
-            return Err(ApiError::bad_request(format!(
-                "the name of the object ({body_name}) does not match the name on the URL ({})",
-                target.name()
-            )));
-        }
-    }
+    let warnings = object::check_body(resource, &mut config, query)?;
+    crud::check_url_name(target, &config)?;
     if let Some(meta) = meta_mut(&mut config) {
         meta.insert("name".into(), json!(target.name()));
         if let Some(ns) = &target.namespace {

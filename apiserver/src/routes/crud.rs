@@ -49,8 +49,7 @@ pub async fn create(
     let resource = target.resource;
     let bytes = request::read_body(body).await?;
     let mut obj = request::decode_object(headers, &bytes)?;
-    object::check_type_meta(resource, &obj)?;
-    let warnings = object::field_validation(resource, &mut obj, query.get("fieldValidation"))?;
+    let warnings = object::check_body(resource, &mut obj, query)?;
     let manager = request::field_manager(query, headers);
     create_object(state, target, query, obj, &warnings, Some(&manager)).await
 }
@@ -105,6 +104,17 @@ pub async fn create_object(
     };
     object::set_resource_version(&mut obj, kv.mod_revision);
     Ok(request::json(201, &obj, warnings))
+}
+
+/// A body naming a different object than the URL is a 400, as kube-apiserver.
+pub(super) fn check_url_name(target: &Target, obj: &Value) -> Result<(), ApiError> {
+    match meta_str(obj, "name") {
+        Some(body_name) if body_name != target.name() => Err(ApiError::bad_request(format!(
+            "the name of the object ({body_name}) does not match the name on the URL ({})",
+            target.name()
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// Puts the URL's namespace into the body (a different one is a 400, as kube-apiserver).
@@ -185,16 +195,8 @@ pub async fn update_part(
     let resource = target.resource;
     let bytes = request::read_body(body).await?;
     let mut obj = request::decode_object(headers, &bytes)?;
-    object::check_type_meta(resource, &obj)?;
-    let warnings = object::field_validation(resource, &mut obj, query.get("fieldValidation"))?;
-    if let Some(body_name) = meta_str(&obj, "name") {
-        if body_name != target.name() {
-            return Err(ApiError::bad_request(format!(
-                "the name of the object ({body_name}) does not match the name on the URL ({})",
-                target.name()
-            )));
-        }
-    }
+    let warnings = object::check_body(resource, &mut obj, query)?;
+    check_url_name(target, &obj)?;
     place_namespace(target, &mut obj)?;
     let manager = request::field_manager(query, headers);
     let written = write::update_as(

@@ -87,6 +87,17 @@ pub fn check_type_meta(resource: &ResourceInfo, obj: &Value) -> Result<(), ApiEr
     Ok(())
 }
 
+/// The checks every object body gets: its type meta matches the URL, and `fieldValidation` (from `query`)
+/// is applied. Returns the warnings to send.
+pub fn check_body(
+    resource: &ResourceInfo,
+    obj: &mut Value,
+    query: &super::request::Query,
+) -> Result<Vec<String>, ApiError> {
+    check_type_meta(resource, obj)?;
+    field_validation(resource, obj, query.get("fieldValidation"))
+}
+
 /// Applies `fieldValidation`: Strict → 400 on unknown fields; Warn (the default) → warnings; both Warn and
 /// Ignore drop the unknown fields, as the real decoder does. Returns the warnings.
 pub fn field_validation(
