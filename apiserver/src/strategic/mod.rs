@@ -184,33 +184,77 @@ fn merge_list(original: &[Value], patch: &[Value], node: &Node) -> Result<Vec<Va
         }
         return Ok(out);
     };
-    let mut out = original.to_vec();
+    // The patch's items (merged with their originals) in patch order, and the originals the patch does not
+    // mention in their order; `None` marks an item the patch deleted.
+    let mut from_patch: Vec<Value> = Vec::new();
+    let mut touched: Vec<Value> = Vec::new();
     for item in patch {
         let Some(map) = item.as_object() else {
             return Err(ApiError::bad_request(format!(
                 "merging a list by key {key:?} needs objects, got {item}"
             )));
         };
-        let id = map.get(key);
-        let position = id.and_then(|id| out.iter().position(|o| o.get(key) == Some(id)));
-        match (directive_value(map)?, position) {
-            (Some("delete"), Some(i)) => {
-                out.remove(i);
+        let id = map.get(key).cloned().unwrap_or(Value::Null);
+        let directive = directive_value(map)?;
+        touched.push(id.clone());
+        let existing = from_patch
+            .iter()
+            .position(|o| o.get(key) == Some(&id))
+            .map(|i| from_patch.remove(i))
+            .or_else(|| original.iter().find(|o| o.get(key) == Some(&id)).cloned());
+        if directive == Some("delete") {
+            continue;
+        }
+        let merged = match existing {
+            Some(orig) => {
+                let orig = orig.as_object().cloned().unwrap_or_default();
+                merge_map(&orig, map, &item_node)?.map(Value::Object)
             }
-            (Some("delete"), None) => {}
-            (_, Some(i)) => {
-                let orig = out[i].as_object().cloned().unwrap_or_default();
-                match merge_map(&orig, map, &item_node)? {
-                    Some(merged) => out[i] = Value::Object(merged),
-                    None => {
-                        out.remove(i);
-                    }
-                }
-            }
-            (_, None) => out.push(Value::Object(strip_directives(map, &item_node)?)),
+            None => Some(Value::Object(strip_directives(map, &item_node)?)),
+        };
+        if let Some(m) = merged {
+            from_patch.push(m);
         }
     }
-    Ok(out)
+    let server_only: Vec<Value> = original
+        .iter()
+        .filter(|o| !touched.contains(o.get(key).unwrap_or(&Value::Null)))
+        .cloned()
+        .collect();
+    Ok(merge_in_server_order(
+        from_patch,
+        server_only,
+        original,
+        key,
+    ))
+}
+
+/// Interleaves the patch's items with the untouched original items as kube-apiserver does: two items both
+/// known to the original keep the original order; an item new to the list goes ahead of the remaining
+/// originals (so a patch adding one container puts it first, as the Kubernetes docs show).
+fn merge_in_server_order(
+    left: Vec<Value>,
+    right: Vec<Value>,
+    original: &[Value],
+    key: &str,
+) -> Vec<Value> {
+    let index = |v: &Value| original.iter().position(|o| o.get(key) == v.get(key));
+    let mut out = Vec::with_capacity(left.len() + right.len());
+    let (mut left, mut right) = (left.into_iter().peekable(), right.into_iter().peekable());
+    loop {
+        let take_left = match (left.peek(), right.peek()) {
+            (Some(l), Some(r)) => match (index(l), index(r)) {
+                (Some(li), Some(ri)) => li < ri,
+                _ => true,
+            },
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (None, None) => break,
+        };
+        let next = if take_left { left.next() } else { right.next() };
+        out.extend(next);
+    }
+    out
 }
 
 /// Orders `items` as `$setElementOrder` lists them; items it does not name keep their relative order after.

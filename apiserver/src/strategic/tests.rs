@@ -31,16 +31,17 @@ fn containers_merge_by_name_and_keep_untouched_fields() {
 }
 
 #[test]
-fn new_items_append_and_delete_directives_remove() {
+fn new_items_go_ahead_of_untouched_originals_and_delete_directives_remove() {
     let original = pod(json!([{"name": "a", "image": "a"}, {"name": "b", "image": "b"}]));
     let out = patch(
         "pods",
         original,
         json!({"spec": {"containers": [{"name": "a", "$patch": "delete"}, {"name": "c", "image": "c"}]}}),
     );
+    // As kube-apiserver: an item new to the list comes before the originals the patch left alone.
     assert_eq!(
         out["spec"]["containers"],
-        json!([{"name": "b", "image": "b"}, {"name": "c", "image": "c"}])
+        json!([{"name": "c", "image": "c"}, {"name": "b", "image": "b"}])
     );
 }
 
@@ -75,7 +76,7 @@ fn nested_lists_merge_by_their_own_keys() {
     let c = &out["spec"]["containers"][0];
     assert_eq!(
         c["ports"],
-        json!([{"containerPort": 80, "name": "http"}, {"containerPort": 443, "name": "https"}])
+        json!([{"containerPort": 443, "name": "https"}, {"containerPort": 80, "name": "http"}])
     );
     assert_eq!(
         c["env"],
@@ -301,5 +302,23 @@ fn volume_mounts_merge_by_mount_path_and_lists_without_a_strategy_are_replaced()
     assert_eq!(
         out["spec"]["tolerations"],
         json!([{"key": "k", "operator": "Exists"}])
+    );
+}
+
+/// The example from the Kubernetes docs ("Update API Objects in Place Using kubectl patch"): a strategic
+/// patch adding a container keeps the existing one and puts the new one first.
+#[test]
+fn the_documented_container_patch() {
+    let original = json!({"spec": {"template": {"spec": {"containers": [
+        {"name": "patch-demo-ctr", "image": "nginx"}]}}}});
+    let out = patch(
+        "replicationcontrollers",
+        original,
+        json!({"spec": {"template": {"spec": {"containers": [
+            {"name": "patch-demo-ctr-2", "image": "redis"}]}}}}),
+    );
+    assert_eq!(
+        out["spec"]["template"]["spec"]["containers"],
+        json!([{"name": "patch-demo-ctr-2", "image": "redis"}, {"name": "patch-demo-ctr", "image": "nginx"}])
     );
 }
