@@ -197,17 +197,19 @@ fn toleration(t: &Value, base: &str, errs: &mut Vec<FieldError>) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use serde_json::json;
 
-    fn msgs(errs: Vec<FieldError>) -> Vec<String> {
+    /// `field: message` of each error (shared with the pod update tests).
+    pub(in crate::validation) fn msgs(errs: Vec<FieldError>) -> Vec<String> {
         errs.into_iter()
             .map(|e| format!("{}: {}", e.field, e.body))
             .collect()
     }
 
-    fn valid_pod() -> Value {
+    /// A pod that passes validation (shared with the pod update tests).
+    pub(in crate::validation) fn valid_pod() -> Value {
         json!({"metadata": {"name": "p", "namespace": "d"}, "spec": {"restartPolicy": "Always",
             "dnsPolicy": "ClusterFirst", "terminationGracePeriodSeconds": 30, "containers": [{"name": "c", "image": "nginx",
             "imagePullPolicy": "Always", "terminationMessagePolicy": "File",

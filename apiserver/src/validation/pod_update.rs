@@ -151,18 +151,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn msgs(errs: Vec<FieldError>) -> Vec<String> {
-        errs.into_iter()
-            .map(|e| format!("{}: {}", e.field, e.body))
-            .collect()
-    }
-
-    fn valid_pod() -> Value {
-        json!({"metadata": {"name": "p", "namespace": "d"}, "spec": {"restartPolicy": "Always",
-            "dnsPolicy": "ClusterFirst", "terminationGracePeriodSeconds": 30, "containers": [{"name": "c", "image": "nginx",
-            "imagePullPolicy": "Always", "terminationMessagePolicy": "File",
-            "ports": [{"containerPort": 80, "protocol": "TCP", "name": "http"}]}]}})
-    }
+    use crate::validation::pod::tests::{msgs, valid_pod};
 
     #[test]
     fn updates_may_change_only_images_and_deadlines() {
