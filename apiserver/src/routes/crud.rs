@@ -47,8 +47,7 @@ pub async fn create(
     body: Body,
 ) -> Result<Response, ApiError> {
     let resource = target.resource;
-    let bytes = request::read_body(body).await?;
-    let mut obj = request::decode_object(headers, &bytes)?;
+    let mut obj = request::read_object(headers, body).await?;
     let warnings = object::check_body(resource, &mut obj, query)?;
     let manager = request::field_manager(query, headers);
     create_object(state, target, query, obj, &warnings, Some(&manager)).await
@@ -193,8 +192,7 @@ pub async fn update_part(
     part: Part,
 ) -> Result<Response, ApiError> {
     let resource = target.resource;
-    let bytes = request::read_body(body).await?;
-    let mut obj = request::decode_object(headers, &bytes)?;
+    let mut obj = request::read_object(headers, body).await?;
     let warnings = object::check_body(resource, &mut obj, query)?;
     check_url_name(target, &obj)?;
     place_namespace(target, &mut obj)?;

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use super::object::{self, meta_mut, meta_str};
 use super::request::{self, Query, Target};
-use super::write::{self, Part};
+use super::write;
 use super::{namespace, service_ip, AppState};
 use crate::error::ApiError;
 use crate::resources::ResourceInfo;
@@ -204,34 +204,25 @@ async fn mark_deleting(
     grace: Option<i64>,
     foreground: bool,
 ) -> Result<Value, ApiError> {
-    write::update(state, target, Part::Any, opts.dry_run, |cur| {
-        let mut next = cur.clone();
-        if let Some(meta) = meta_mut(&mut next) {
-            if !meta.contains_key("deletionTimestamp") {
-                let at =
-                    time::OffsetDateTime::now_utc() + time::Duration::seconds(grace.unwrap_or(0));
-                let at = at
-                    .replace_nanosecond(0)
-                    .unwrap_or(at)
-                    .format(&time::format_description::well_known::Rfc3339)
-                    .unwrap_or_default();
-                meta.insert("deletionTimestamp".into(), json!(at));
-                meta.insert(
-                    "deletionGracePeriodSeconds".into(),
-                    json!(grace.unwrap_or(0)),
-                );
-            }
-            if foreground {
-                let finalizers = meta.entry("finalizers").or_insert_with(|| json!([]));
-                if let Some(list) = finalizers.as_array_mut() {
-                    if !list.iter().any(|f| f == "foregroundDeletion") {
-                        list.push(json!("foregroundDeletion"));
-                    }
+    write::modify(state, target, opts.dry_run, |obj| {
+        let Some(meta) = meta_mut(obj) else {
+            return Ok(());
+        };
+        if !meta.contains_key("deletionTimestamp") {
+            let grace = grace.unwrap_or(0);
+            let at = time::OffsetDateTime::now_utc() + time::Duration::seconds(grace);
+            meta.insert("deletionTimestamp".into(), json!(object::timestamp(at)));
+            meta.insert("deletionGracePeriodSeconds".into(), json!(grace));
+        }
+        if foreground {
+            let finalizers = meta.entry("finalizers").or_insert_with(|| json!([]));
+            if let Some(list) = finalizers.as_array_mut() {
+                if !list.iter().any(|f| f == "foregroundDeletion") {
+                    list.push(json!("foregroundDeletion"));
                 }
             }
-            meta.remove("resourceVersion");
         }
-        Ok(next)
+        Ok(())
     })
     .await
 }
@@ -315,18 +306,14 @@ async fn delete_dependents(
         }
     }
     if dependents(state, target, owner).await?.is_empty() {
-        write::update(state, target, Part::Any, false, |cur| {
-            let mut next = cur.clone();
-            if let Some(list) = next
+        write::modify(state, target, false, |owner| {
+            if let Some(list) = owner
                 .pointer_mut("/metadata/finalizers")
                 .and_then(Value::as_array_mut)
             {
                 list.retain(|f| f != "foregroundDeletion");
             }
-            if let Some(meta) = meta_mut(&mut next) {
-                meta.remove("resourceVersion");
-            }
-            Ok(next)
+            Ok(())
         })
         .await?;
     }

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 use super::object::{self, meta_mut};
 use super::request::Target;
-use super::write::{self, Part};
+use super::write;
 use super::AppState;
 use crate::error::ApiError;
 use crate::resources::{by_name, ResourceInfo, RESOURCES};
@@ -93,15 +93,13 @@ pub async fn terminate(
     if dry_run {
         return Ok(current);
     }
-    let written = write::update(state, target, Part::Any, false, |cur| {
-        let mut next = cur.clone();
-        if let Some(meta) = meta_mut(&mut next) {
+    let written = write::modify(state, target, false, |ns| {
+        if let Some(meta) = meta_mut(ns) {
             meta.entry("deletionTimestamp")
                 .or_insert(json!(object::now()));
-            meta.remove("resourceVersion");
         }
-        next["status"]["phase"] = json!("Terminating");
-        Ok(next)
+        ns["status"]["phase"] = json!("Terminating");
+        Ok(())
     })
     .await?;
     if empty(state, name).await? == 0 {

@@ -182,13 +182,17 @@ pub fn generate_name(prefix: &str) -> String {
     format!("{prefix}{suffix}")
 }
 
-/// The current time as kube's metav1.Time (RFC 3339, seconds).
-pub fn now() -> String {
-    let now = time::OffsetDateTime::now_utc();
-    now.replace_nanosecond(0)
-        .unwrap_or(now)
+/// A time as kube's metav1.Time (RFC 3339, whole seconds).
+pub fn timestamp(at: time::OffsetDateTime) -> String {
+    at.replace_nanosecond(0)
+        .unwrap_or(at)
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
+}
+
+/// The current time as kube's metav1.Time.
+pub fn now() -> String {
+    timestamp(time::OffsetDateTime::now_utc())
 }
 
 /// Maps a storage failure on `resource`/`name` to the Status kube-apiserver returns.

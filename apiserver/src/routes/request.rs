@@ -178,6 +178,11 @@ pub async fn read_body(body: Body) -> Result<Bytes, ApiError> {
     }
 }
 
+/// Reads and decodes an object body (see [`read_body`] and [`decode_object`]).
+pub async fn read_object(headers: &HeaderMap, body: Body) -> Result<Value, ApiError> {
+    decode_object(headers, &read_body(body).await?)
+}
+
 /// The media type of the request body (lowercase, parameters dropped; missing = JSON).
 pub fn content_type(headers: &HeaderMap) -> String {
     headers

@@ -52,8 +52,7 @@ async fn bind(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let bytes = request::read_body(body).await?;
-    let binding = request::decode_object(headers, &bytes)?;
+    let binding = request::read_object(headers, body).await?;
     let node = binding
         .pointer("/target/name")
         .and_then(Value::as_str)
@@ -67,8 +66,8 @@ async fn bind(
         })?
         .to_string();
     let pod = target.name().to_string();
-    write::update(state, target, Part::Any, query.dry_run()?, |cur| {
-        if let Some(bound) = cur
+    write::modify(state, target, query.dry_run()?, |pod_obj| {
+        if let Some(bound) = pod_obj
             .pointer("/spec/nodeName")
             .and_then(Value::as_str)
             .filter(|n| !n.is_empty())
@@ -79,12 +78,8 @@ async fn bind(
                 &format!("pod {pod} is already assigned to node \"{bound}\""),
             ));
         }
-        let mut next = cur.clone();
-        next["spec"]["nodeName"] = json!(node);
-        if let Some(meta) = meta_mut(&mut next) {
-            meta.remove("resourceVersion");
-        }
-        Ok(next)
+        pod_obj["spec"]["nodeName"] = json!(node);
+        Ok(())
     })
     .await?;
     Ok(request::json(
@@ -216,19 +211,14 @@ async fn finalize(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let bytes = request::read_body(body).await?;
-    let desired = request::decode_object(headers, &bytes)?;
+    let desired = request::read_object(headers, body).await?;
     let finalizers = desired
         .pointer("/spec/finalizers")
         .cloned()
         .unwrap_or(json!([]));
-    let written = write::update(state, target, Part::Any, query.dry_run()?, |cur| {
-        let mut next = cur.clone();
-        next["spec"]["finalizers"] = finalizers.clone();
-        if let Some(meta) = meta_mut(&mut next) {
-            meta.remove("resourceVersion");
-        }
-        Ok(next)
+    let written = write::modify(state, target, query.dry_run()?, |ns| {
+        ns["spec"]["finalizers"] = finalizers.clone();
+        Ok(())
     })
     .await?;
     Ok(request::json(200, &written, &[]))

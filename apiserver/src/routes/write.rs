@@ -48,6 +48,25 @@ pub async fn update(
     update_as(state, target, part, dry_run, None, mutate).await
 }
 
+/// A server-side change: `change` edits a copy of the current object in place. Nothing is pinned, so a lost
+/// race is retried against the fresh object.
+pub async fn modify(
+    state: &AppState,
+    target: &Target,
+    dry_run: bool,
+    mut change: impl FnMut(&mut Value) -> Result<(), ApiError>,
+) -> Result<Value, ApiError> {
+    update(state, target, Part::Any, dry_run, |cur| {
+        let mut next = cur.clone();
+        change(&mut next)?;
+        if let Some(meta) = meta_mut(&mut next) {
+            meta.remove("resourceVersion");
+        }
+        Ok(next)
+    })
+    .await
+}
+
 /// [`update`] on behalf of a field manager, who takes ownership (an `Update` entry in
 /// `metadata.managedFields`) of the fields the write changes.
 pub async fn update_as(
