@@ -6,7 +6,7 @@
 
 mod json;
 mod schema;
-mod wire;
+pub(crate) mod wire;
 
 use crate::error::ApiError;
 use json::DecodeError;

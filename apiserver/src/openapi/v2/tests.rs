@@ -1,59 +1,18 @@
-//! Swagger conversion, protobuf encoding (read back with a minimal decoder) and `/openapi/v2` serving.
+//! Swagger conversion, protobuf encoding (read back with the protobuf wire reader) and `/openapi/v2` serving.
 
 use super::*;
+use crate::protobuf::wire::{Fields, WireValue as Field};
 use axum::body::Body;
 use axum::http::Request;
 use http_body_util::BodyExt;
 use serde_json::json;
 use tower::ServiceExt;
 
-/// One decoded protobuf field: varints and length-delimited payloads are all these documents use
-/// (plus fixed64 doubles, kept as raw bits).
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Field<'a> {
-    Varint(u64),
-    Bytes(&'a [u8]),
-    Fixed64(u64),
-}
-
-fn varint(buf: &[u8], pos: &mut usize) -> u64 {
-    let mut v = 0u64;
-    let mut shift = 0;
-    loop {
-        let b = buf[*pos];
-        *pos += 1;
-        v |= u64::from(b & 0x7f) << shift;
-        if b < 0x80 {
-            return v;
-        }
-        shift += 7;
-    }
-}
-
+/// Every field of a message, read with the request-body decoder's wire reader.
 fn fields(buf: &[u8]) -> Vec<(u32, Field<'_>)> {
-    let mut out = vec![];
-    let mut pos = 0;
-    while pos < buf.len() {
-        let key = varint(buf, &mut pos);
-        let field = u32::try_from(key >> 3).unwrap();
-        let f = match key & 7 {
-            0 => Field::Varint(varint(buf, &mut pos)),
-            1 => {
-                let v = u64::from_le_bytes(buf[pos..pos + 8].try_into().unwrap());
-                pos += 8;
-                Field::Fixed64(v)
-            }
-            2 => {
-                let len = usize::try_from(varint(buf, &mut pos)).unwrap();
-                let b = &buf[pos..pos + len];
-                pos += len;
-                Field::Bytes(b)
-            }
-            w => panic!("unexpected wire type {w}"),
-        };
-        out.push((field, f));
-    }
-    out
+    Fields::new(buf)
+        .collect::<Result<_, _>>()
+        .expect("well-formed protobuf")
 }
 
 /// Every length-delimited payload of `field`.
