@@ -287,7 +287,6 @@ pub async fn delete_collection(
     state: &AppState,
     target: &Target,
     query: &Query,
-    _headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
     let mut opts = parse_options(target, query)?;
     opts.limit = 0;

@@ -147,7 +147,7 @@ async fn dispatch(
             crud::create(state, target, query, headers, body).await
         }
         (Method::DELETE, true) if !needs_namespace => {
-            list::delete_collection(state, target, query, headers).await
+            list::delete_collection(state, target, query).await
         }
         (Method::PUT, false) => {
             crud::update_part(state, target, query, headers, body, Part::Main).await
