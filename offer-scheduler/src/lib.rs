@@ -1,10 +1,11 @@
 //! Kumos master: Mesos-style resource offers with a hierarchical DRF allocator.
 //!
-//! This crate currently holds the pure allocator core (no I/O): the resource model, sorters,
-//! refused-offer filters, quota and one allocation cycle.
+//! The pure core (no I/O): the resource model, sorters, refused-offer filters, quota, one
+//! allocation cycle, and the master's state machine (`master`).
 
 pub mod allocator;
 pub mod filter;
+pub mod master;
 pub mod quota;
 pub mod resources;
 pub mod sorter;
