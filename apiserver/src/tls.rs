@@ -169,18 +169,23 @@ fn server_config(
 
 /// Loads the bearer token from `dir/token`, creating a random one (32 bytes, hex) on first start.
 pub fn load_or_create_token(dir: &Path) -> Result<String, TlsError> {
-    let path = dir.join("token");
-    if let Some(token) = read(&path)? {
-        let token = token.trim().to_string();
-        if !token.is_empty() {
-            return Ok(token);
+    load_or_create_secret(&dir.join("token"))
+}
+
+/// Reads a secret from `path`, or creates one (32 random bytes, hex, mode 0600) when the file is
+/// missing or empty.
+pub fn load_or_create_secret(path: &Path) -> Result<String, TlsError> {
+    if let Some(secret) = read(path)? {
+        let secret = secret.trim().to_string();
+        if !secret.is_empty() {
+            return Ok(secret);
         }
     }
     use rand::Rng;
     let bytes: [u8; 32] = rand::rng().random();
-    let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    write_file(&path, token.as_bytes(), true)?;
-    Ok(token)
+    let secret: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    write_file(path, secret.as_bytes(), true)?;
+    Ok(secret)
 }
 
 #[cfg(test)]

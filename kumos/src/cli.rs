@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -20,8 +21,8 @@ enum Command {
     Server(ServerArgs),
     /// The API server alone.
     Apiserver(ApiArgs),
-    /// The Mesos-style master alone (issue 4).
-    Master,
+    /// The Mesos-style master alone.
+    Master(MasterOnlyArgs),
     /// An agent alone (issue 5).
     Agent,
     /// The controllers alone (issue 6).
@@ -48,10 +49,10 @@ pub enum Runtime {
     Simulated,
 }
 
-/// Flags of the API server role.
+/// Where state is kept: shared by every role that stores something.
 #[derive(Debug, Clone, Args)]
-pub struct ApiArgs {
-    /// Directory for the store, certificates, token and kubeconfig.
+pub struct StoreArgs {
+    /// Directory for the store, certificates, tokens, secrets and the kubeconfig.
     #[arg(long, env = "KUMOS_DATA_DIR")]
     pub data_dir: PathBuf,
     /// Storage backend.
@@ -66,6 +67,13 @@ pub struct ApiArgs {
     /// Revisions of history the embedded store keeps for watches before compacting.
     #[arg(long, default_value_t = 100_000)]
     pub compaction_window: i64,
+}
+
+/// Flags of the API server role.
+#[derive(Debug, Clone, Args)]
+pub struct ApiArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
     /// Events each resource's watch cache keeps for watches resuming from a resourceVersion; older
     /// resourceVersions get 410 Expired.
     #[arg(long, default_value_t = 10_000)]
@@ -81,11 +89,72 @@ pub struct ApiArgs {
     pub insecure_http: bool,
 }
 
+/// Parses `15s`, `500ms`, `2m`, `1h`, `15secs` (Mesos spelling) or a bare number of seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("invalid duration '{text}': expected e.g. 15s, 500ms, 2m"))?;
+    let secs = match unit.trim() {
+        "" | "s" | "sec" | "secs" => n,
+        "ms" | "msecs" => n / 1000.0,
+        "m" | "min" | "mins" => n * 60.0,
+        "h" | "hrs" => n * 3600.0,
+        other => return Err(format!("invalid duration unit '{other}' in '{text}'")),
+    };
+    Duration::try_from_secs_f64(secs).map_err(|e| format!("invalid duration '{text}': {e}"))
+}
+
+/// Flags of the master role.
+#[derive(Debug, Clone, Args)]
+pub struct MasterArgs {
+    /// Address of the Mesos v1 HTTP API (scheduler, operator, state) and the agent protocol.
+    #[arg(long = "master-listen", default_value = "127.0.0.1:5050")]
+    pub listen: SocketAddr,
+    /// Time between allocation cycles; events (new agent, REVIVE, freed resources) also trigger one.
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    pub allocation_interval: Duration,
+    /// An agent silent this long has missed one ping.
+    #[arg(long, default_value = "15s", value_parser = parse_duration)]
+    pub agent_ping_timeout: Duration,
+    /// Missed pings after which an agent is unreachable (its tasks are LOST).
+    #[arg(long, default_value_t = 5)]
+    pub max_agent_ping_timeouts: u32,
+    /// How long agents known before a master restart have to re-register.
+    #[arg(long, default_value = "10m", value_parser = parse_duration)]
+    pub agent_reregister_timeout: Duration,
+    /// Rescind offers outstanding this long (default: never).
+    #[arg(long, value_parser = parse_duration)]
+    pub offer_timeout: Option<Duration>,
+    /// Interval of HEARTBEAT events to schedulers (Mesos: 15 s).
+    #[arg(long, default_value = "15s", value_parser = parse_duration)]
+    pub scheduler_heartbeat_interval: Duration,
+    /// File holding the shared secret agents authenticate with (created when missing;
+    /// default DATA_DIR/agent-secret).
+    #[arg(long)]
+    pub agent_secret_file: Option<PathBuf>,
+}
+
+/// Flags of `kumos master`.
+#[derive(Debug, Clone, Args)]
+pub struct MasterOnlyArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    #[command(flatten)]
+    pub master: MasterArgs,
+}
+
 /// Flags of the all-in-one server.
 #[derive(Debug, Clone, Args)]
 pub struct ServerArgs {
     #[command(flatten)]
     pub api: ApiArgs,
+    #[command(flatten)]
+    pub master: MasterArgs,
     /// Local agents to run (they start once the agent issue lands).
     #[arg(long, default_value_t = 1)]
     pub agents: u32,
@@ -98,15 +167,10 @@ pub struct ServerArgs {
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Server(args) => {
-            tracing::info!(
-                agents = args.agents,
-                runtime = ?args.runtime,
-                "agents, the master and controllers are not built yet (issues 4-6); serving the API only"
-            );
-            crate::server::run_apiserver(args.api).await?;
+            crate::server::run_server(args).await?;
         }
         Command::Apiserver(args) => crate::server::run_apiserver(args).await?,
-        Command::Master => return Ok(not_yet("master", 4)),
+        Command::Master(args) => crate::master::run_master(args).await?,
         Command::Agent => return Ok(not_yet("agent", 5)),
         Command::Controllers => return Ok(not_yet("controllers", 6)),
     }

@@ -1,8 +1,10 @@
 //! `kumos`: one binary for every role. `server` runs everything in one process (today: the API server;
 //! controllers, the master and agents join as their issues land); the other subcommands run one role each.
 
+mod agent;
 mod cli;
 mod kubeconfig;
+mod master;
 mod server;
 
 use clap::Parser;

@@ -12,17 +12,18 @@ use apiserver::watch::CacheConfig;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::cli::{ApiArgs, StoreKind};
+use crate::cli::{ApiArgs, ServerArgs, StoreArgs, StoreKind};
 use crate::kubeconfig;
 
 /// An opened store, kept concrete so it can be closed on shutdown.
-enum Store {
+pub enum Store {
     Embedded(Arc<EmbeddedStore>),
     Etcd(Arc<EtcdStore>),
 }
 
 impl Store {
-    async fn open(args: &ApiArgs) -> anyhow::Result<Store> {
+    /// Opens the store the flags name.
+    pub async fn open(args: &StoreArgs) -> anyhow::Result<Store> {
         match args.store {
             StoreKind::Embedded => {
                 let dir = args.data_dir.join("store");
@@ -50,14 +51,16 @@ impl Store {
         }
     }
 
-    fn storage(&self) -> Arc<dyn Storage> {
+    /// The store as the storage trait.
+    pub fn storage(&self) -> Arc<dyn Storage> {
         match self {
             Store::Embedded(s) => s.clone(),
             Store::Etcd(s) => s.clone(),
         }
     }
 
-    async fn close(self) {
+    /// Closes the store (the embedded store flushes and releases its lock).
+    pub async fn close(self) {
         if let Store::Embedded(s) = self {
             s.close().await;
         }
@@ -65,7 +68,7 @@ impl Store {
 }
 
 /// Cancels `token` on SIGINT or SIGTERM.
-async fn signals(token: CancellationToken) {
+pub async fn signals(token: CancellationToken) {
     let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
         Ok(s) => s,
         Err(err) => {
@@ -86,15 +89,51 @@ async fn signals(token: CancellationToken) {
 
 /// Runs the API server until a signal arrives.
 pub async fn run_apiserver(args: ApiArgs) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&args.data_dir)
-        .with_context(|| format!("creating {}", args.data_dir.display()))?;
+    std::fs::create_dir_all(&args.store.data_dir)
+        .with_context(|| format!("creating {}", args.store.data_dir.display()))?;
     let shutdown = CancellationToken::new();
-    let store = Store::open(&args).await?;
+    let store = Store::open(&args.store).await?;
+    let signal_task = tokio::spawn(signals(shutdown.clone()));
+    let served = serve_api(&args, store.storage(), shutdown.clone()).await;
+    shutdown.cancel();
+    let _ = signal_task.await;
+    store.close().await;
+    served
+}
+
+/// `kumos server`: the API server, the master and local agents in one process.
+pub async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
+    let data_dir = args.api.store.data_dir.clone();
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("creating {}", data_dir.display()))?;
+    let shutdown = CancellationToken::new();
+    let store = Store::open(&args.api.store).await?;
+    let master =
+        crate::master::start_master(&args.master, &data_dir, store.storage(), shutdown.clone())
+            .await?;
+    println!("kumos: master on http://{}", master.addr);
+    let agents = crate::agent::start_local_agents(&args, &master, shutdown.clone()).await?;
+    let signal_task = tokio::spawn(signals(shutdown.clone()));
+    let served = serve_api(&args.api, store.storage(), shutdown.clone()).await;
+    shutdown.cancel();
+    let _ = signal_task.await;
+    agents.shutdown().await;
+    master.shutdown().await;
+    store.close().await;
+    served
+}
+
+/// Serves the Kubernetes API on `store` until `shutdown` is cancelled.
+async fn serve_api(
+    args: &ApiArgs,
+    store: Arc<dyn Storage>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     let cache = CacheConfig {
         history: args.default_watch_cache_size.max(1),
         ..Default::default()
     };
-    let state = AppState::with_cache_config(store.storage(), cache, shutdown.child_token())
+    let state = AppState::with_cache_config(store, cache, shutdown.child_token())
         .await
         .map_err(|e| anyhow::anyhow!("initialising the API: {}", e.message))?;
     let listener = TcpListener::bind(args.listen)
@@ -102,14 +141,15 @@ pub async fn run_apiserver(args: ApiArgs) -> anyhow::Result<()> {
         .with_context(|| format!("binding {}", args.listen))?;
     let addr = listener.local_addr()?;
     let app = apiserver::app(state);
+    let data_dir = &args.store.data_dir;
     let (app, tls, url, ca, token) = if args.insecure_http {
         (app, None, format!("http://{addr}"), None, None)
     } else {
-        let pki = args.data_dir.join("pki");
+        let pki = data_dir.join("pki");
         let mut names = args.tls_san.clone();
         names.push(addr.ip().to_string());
         let material = apiserver::tls::load_or_create(&pki, &names)?;
-        let token = apiserver::tls::load_or_create_token(&args.data_dir)?;
+        let token = apiserver::tls::load_or_create_token(data_dir)?;
         let app = apiserver::auth::require_token(app, token.clone());
         (
             app,
@@ -119,16 +159,13 @@ pub async fn run_apiserver(args: ApiArgs) -> anyhow::Result<()> {
             Some(token),
         )
     };
-    let path = args.data_dir.join("kubeconfig");
+    let path = data_dir.join("kubeconfig");
     kubeconfig::write(
         &path,
         &kubeconfig::render(&url, ca.as_deref(), token.as_deref())?,
     )?;
     println!("kumos: serving on {url} (kubeconfig: {})", path.display());
-    let signal_task = tokio::spawn(signals(shutdown.clone()));
-    let served = apiserver::serve::serve(listener, app, tls, shutdown.clone()).await;
-    shutdown.cancel();
-    let _ = signal_task.await;
-    store.close().await;
-    served.context("serving the API")
+    apiserver::serve::serve(listener, app, tls, shutdown)
+        .await
+        .context("serving the API")
 }

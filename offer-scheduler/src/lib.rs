@@ -5,7 +5,9 @@
 
 pub mod allocator;
 pub mod filter;
+pub mod http;
 pub mod master;
 pub mod quota;
 pub mod resources;
+pub mod service;
 pub mod sorter;

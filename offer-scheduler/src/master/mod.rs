@@ -4,7 +4,7 @@
 //! locks here, so the whole lifecycle is unit-tested with made-up instants.
 
 mod agents;
-mod frameworks;
+pub mod frameworks;
 mod offers;
 pub mod proto;
 mod recovery;
