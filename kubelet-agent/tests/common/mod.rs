@@ -1,6 +1,9 @@
 //! Test harness for the containerizer contract: one containerizer, its event channel,
 //! a temporary directory for sandboxes, and a checker of every task's event sequence.
 
+// Each test binary uses a different subset of the harness.
+#![allow(dead_code)]
+
 use std::collections::HashMap;
 use std::future::Future;
 use std::path::PathBuf;
