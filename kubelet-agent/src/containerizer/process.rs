@@ -21,8 +21,9 @@ use tokio::process::{Child, ChildStderr, ChildStdout, Command};
 use tokio::sync::mpsc;
 
 use super::supervisor::{ContainerControl, Exit, Registry, Started, StopSignal};
-use super::{ContainerSpec, ContainerState, Containerizer, ContainerizerError, TaskEvent};
-use super::{TaskPhase, TaskSpec};
+use super::{
+    ContainerSpec, ContainerState, Containerizer, ContainerizerError, TaskEvent, TaskSpec,
+};
 use crate::logs::{LogStream, LogWriter};
 
 /// How long output is still drained after a container's process group was killed
@@ -243,18 +244,8 @@ impl Containerizer for ProcessContainerizer {
             self.registry.release(reservation);
             return Err(e);
         }
-        let names = spec.containers.iter().map(|c| c.name.clone()).collect();
-        let mut starting = TaskEvent {
-            task_id: spec.task_id.clone(),
-            phase: TaskPhase::Starting,
-            message: "Starting containers".to_owned(),
-            containers: started.iter().map(|s| s.state.clone()).collect(),
-        };
-        starting
-            .containers
-            .iter_mut()
-            .for_each(|c| c.running = false);
-        self.registry.emit(starting);
+        let names: Vec<String> = spec.containers.iter().map(|c| c.name.clone()).collect();
+        self.registry.emit_starting(&spec.task_id, &names);
         self.registry.start(
             reservation,
             names,

@@ -27,8 +27,9 @@ use time::OffsetDateTime;
 use tokio::sync::{mpsc, watch};
 
 use super::supervisor::{ContainerControl, Exit, Registry, StartFuture, Started, StopSignal};
-use super::{ContainerSpec, ContainerState, Containerizer, ContainerizerError, TaskEvent};
-use super::{TaskPhase, TaskSpec};
+use super::{
+    ContainerSpec, ContainerState, Containerizer, ContainerizerError, TaskEvent, TaskSpec,
+};
 use crate::logs::{LogStream, LogWriter};
 
 /// Timing of simulated containers.
@@ -252,12 +253,7 @@ impl Containerizer for SimulatedContainerizer {
             return Err(e.into());
         }
         let names: Vec<String> = spec.containers.iter().map(|c| c.name.clone()).collect();
-        self.registry.emit(TaskEvent {
-            task_id: spec.task_id.clone(),
-            phase: TaskPhase::Starting,
-            message: "Starting containers".to_owned(),
-            containers: names.iter().map(|n| ContainerState::pending(n)).collect(),
-        });
+        self.registry.emit_starting(&spec.task_id, &names);
         let future: StartFuture = start(spec.task_id.clone(), spec, self.config).boxed();
         self.registry.start(reservation, names, future);
         Ok(())

@@ -112,9 +112,15 @@ impl Registry {
         lock(&self.tasks).remove(&reservation.task_id);
     }
 
-    /// Sends an event; a dropped receiver is not an error for the containerizer.
-    pub fn emit(&self, event: TaskEvent) {
-        let _ = self.events.send(event);
+    /// Reports a reserved task as `Starting`, its containers not started yet.
+    pub fn emit_starting(&self, task_id: &str, names: &[String]) {
+        // A dropped receiver is not an error for the containerizer.
+        let _ = self.events.send(TaskEvent {
+            task_id: task_id.to_owned(),
+            phase: TaskPhase::Starting,
+            message: "Starting containers".to_owned(),
+            containers: names.iter().map(|n| ContainerState::pending(n)).collect(),
+        });
     }
 
     /// Asks the task's supervisor to stop it with this grace period.
@@ -239,8 +245,10 @@ impl Supervisor {
                 Some(grace) = self.kills.recv() => {
                     self.killed = true;
                     controls.iter().flatten().for_each(|c| c.signal(StopSignal::Term));
-                    let at = Instant::now() + grace;
-                    deadline = Some(deadline.map_or(at, |d| d.min(at)));
+                    // A grace too long to represent never escalates to SIGKILL.
+                    if let Some(at) = Instant::now().checked_add(grace) {
+                        deadline = Some(deadline.map_or(at, |d| d.min(at)));
+                    }
                 }
                 () = sleep_until(deadline), if deadline.is_some() => {
                     controls.iter().flatten().for_each(|c| c.signal(StopSignal::Kill));
