@@ -6,6 +6,7 @@
 //! runtime tearing down a PID namespace, the whole process group is killed once the
 //! container's main process exits. Images are recorded but not used.
 
+use std::future::Future;
 use std::io;
 use std::path::Path;
 use std::process::Stdio;
@@ -131,12 +132,20 @@ async fn copy_output(stdout: Option<ChildStdout>, stderr: Option<ChildStderr>, m
 }
 
 /// Waits for the main process, kills its group, drains the output.
-async fn run(mut child: Child, pgid: Pid, log: LogWriter) -> Exit {
-    use std::os::unix::process::ExitStatusExt;
-    let mut guard = GroupGuard {
+///
+/// The guard is armed before the future is first polled, so dropping the future at any
+/// point (launch failure, abort) kills the group.
+fn run(child: Child, pgid: Pid, log: LogWriter) -> impl Future<Output = Exit> + Send {
+    let guard = GroupGuard {
         group: Group(pgid),
         armed: true,
     };
+    wait_and_drain(child, guard, log)
+}
+
+async fn wait_and_drain(mut child: Child, mut guard: GroupGuard, log: LogWriter) -> Exit {
+    use std::os::unix::process::ExitStatusExt;
+    let pgid = guard.group.0;
     let copy = copy_output(child.stdout.take(), child.stderr.take(), log);
     tokio::pin!(copy);
     let mut copied = false;
