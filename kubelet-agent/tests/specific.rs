@@ -105,6 +105,8 @@ async fn process_spawn_failure_is_an_error_without_events() {
         "{err}"
     );
     assert!(h.cz.tasks().await.is_empty());
+    // The container started before the failure is gone with its whole group.
+    h.wait_no_process().await;
     // The id is free again.
     h.launch(h.task("t", vec![sh("main", "exit 0")])).await;
     let end = h.wait_terminal("t").await;

@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -187,9 +187,11 @@ impl Harness {
         .await;
     }
 
-    /// Shuts down, then checks every launched task got exactly one terminal event.
+    /// Shuts down, then checks every launched task got exactly one terminal event and
+    /// no process is left running in a sandbox.
     pub async fn finish(mut self) {
         guard("shutdown", self.cz.shutdown()).await;
+        self.wait_no_process().await;
         assert!(
             self.cz.tasks().await.is_empty(),
             "tasks left after shutdown"
@@ -201,5 +203,31 @@ impl Harness {
             let terminal = phases.iter().filter(|p| p.is_terminal()).count();
             assert_eq!(terminal, 1, "task {task}: {phases:?}");
         }
+    }
+}
+
+/// Processes (not zombies) whose working directory is under `dir`.
+pub fn processes_under(dir: &Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().parse::<u32>().is_ok())
+        .filter(|e| std::fs::read_link(e.path().join("cwd")).is_ok_and(|cwd| cwd.starts_with(dir)))
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+impl Harness {
+    /// Waits until no process runs with its working directory in this harness's sandboxes.
+    pub async fn wait_no_process(&self) {
+        let dir = std::fs::canonicalize(self.dir.path()).expect("tempdir");
+        guard("sandbox processes to exit", async {
+            while !processes_under(&dir).is_empty() {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await;
     }
 }
