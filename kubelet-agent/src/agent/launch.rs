@@ -1,0 +1,198 @@
+//! Turning Mesos `TaskInfo`s into containerizer specs, and containerizer events into `TaskStatus`.
+
+use crate::containerizer::{ContainerSpec, PortMapping, TaskEvent, TaskPhase, TaskSpec};
+use serde_json::{json, Value as Json};
+use std::path::Path;
+
+fn scalar(resources: &Json, name: &str) -> f64 {
+    resources
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|r| r.get("name").and_then(Json::as_str) == Some(name))
+        .filter_map(|r| r.pointer("/scalar/value").and_then(Json::as_f64))
+        .sum()
+}
+
+/// Host ports the task was given (its `ports` ranges), in order.
+pub fn host_ports(resources: &Json) -> Vec<u16> {
+    let mut out = Vec::new();
+    for r in resources.as_array().into_iter().flatten() {
+        if r.get("name").and_then(Json::as_str) != Some("ports") {
+            continue;
+        }
+        for range in r
+            .pointer("/ranges/range")
+            .and_then(Json::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let b = range.get("begin").and_then(Json::as_u64).unwrap_or(0);
+            let e = range.get("end").and_then(Json::as_u64).unwrap_or(0);
+            // Bounded: a task holds a handful of ports, never a whole range in practice.
+            for p in b..=e.min(b + 1024) {
+                if let Ok(p) = u16::try_from(p) {
+                    out.push(p);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The argv of a `CommandInfo`: `sh -c value` when `shell` (the default), else `arguments` (or
+/// `[value]`), as the Mesos command executor runs it.
+pub fn argv(command: &Json) -> Result<Vec<String>, String> {
+    let value = command.get("value").and_then(Json::as_str);
+    let shell = command.get("shell").and_then(Json::as_bool).unwrap_or(true);
+    if shell {
+        let v = value.ok_or("Shell command of task is not specified")?;
+        return Ok(vec!["sh".into(), "-c".into(), v.into()]);
+    }
+    let v = value.ok_or("Command value is not specified")?;
+    let args: Vec<String> = command
+        .get("arguments")
+        .and_then(Json::as_array)
+        .map(|a| a.iter().filter_map(Json::as_str).map(str::to_string).collect())
+        .unwrap_or_default();
+    Ok(if args.is_empty() { vec![v.to_string()] } else {
+        let mut full = vec![v.to_string()];
+        full.extend(args.into_iter().skip(1));
+        full
+    })
+}
+
+/// One single-container task spec for a command task.
+pub fn task_spec(task: &Json, task_id: &str, sandbox: &Path) -> Result<TaskSpec, String> {
+    let command = task
+        .get("command")
+        .ok_or("Task has no CommandInfo (custom executors are not supported)")?;
+    let argv = argv(command)?;
+    let env: Vec<(String, String)> = command
+        .pointer("/environment/variables")
+        .and_then(Json::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|v| {
+            Some((
+                v.get("name")?.as_str()?.to_string(),
+                v.get("value").and_then(Json::as_str).unwrap_or("").to_string(),
+            ))
+        })
+        .collect();
+    let resources = task.get("resources").cloned().unwrap_or(json!([]));
+    let ports = host_ports(&resources)
+        .into_iter()
+        .map(|p| PortMapping {
+            name: None,
+            container_port: p,
+            host_port: p,
+            protocol: "tcp".into(),
+        })
+        .collect();
+    let image = task
+        .pointer("/container/docker/image")
+        .or_else(|| task.pointer("/container/mesos/image/docker/name"))
+        .and_then(Json::as_str)
+        .map(str::to_string);
+    Ok(TaskSpec {
+        task_id: task_id.to_string(),
+        containers: vec![ContainerSpec {
+            name: "main".into(),
+            image,
+            argv,
+            env,
+            working_dir: None,
+            ports,
+            cpus: scalar(&resources, "cpus"),
+            mem_mb: scalar(&resources, "mem"),
+        }],
+        sandbox: sandbox.to_path_buf(),
+    })
+}
+
+/// A fresh status uuid, base64 as Mesos' JSON carries `bytes`.
+pub fn new_uuid() -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(uuid::Uuid::new_v4().as_bytes())
+}
+
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// A `TaskStatus` from the agent (`SOURCE_EXECUTOR`), with a new uuid.
+pub fn status(task_id: &str, state: &str, reason: Option<&str>, message: &str) -> Json {
+    let mut s = json!({
+        "task_id": {"value": task_id},
+        "state": state,
+        "source": "SOURCE_EXECUTOR",
+        "message": message,
+        "timestamp": unix_now(),
+        "uuid": new_uuid(),
+        "container_status": {
+            "network_infos": [{"ip_addresses": [{"protocol": "IPv4", "ip_address": "127.0.0.1"}]}],
+        },
+    });
+    if let Some(r) = reason {
+        s["reason"] = json!(r);
+    }
+    s
+}
+
+/// The status for a containerizer event.
+pub fn status_for_event(e: &TaskEvent) -> Json {
+    let (state, reason) = match e.phase {
+        TaskPhase::Starting => ("TASK_STARTING", None),
+        TaskPhase::Running => ("TASK_RUNNING", None),
+        TaskPhase::Finished => ("TASK_FINISHED", None),
+        TaskPhase::Failed => ("TASK_FAILED", Some("REASON_COMMAND_EXECUTOR_FAILED")),
+        TaskPhase::Killed => ("TASK_KILLED", None),
+    };
+    let mut s = status(&e.task_id, state, reason, &e.message);
+    if let Some(c) = e.containers.first() {
+        s["container_status"]["container_id"] = json!({"value": c.container_id});
+    }
+    let containers: Vec<Json> = e
+        .containers
+        .iter()
+        .map(|c| {
+            json!({
+                "name": c.name,
+                "running": c.running,
+                "exit_code": c.exit_code,
+                "signal": c.signal,
+                "restart_count": c.restart_count,
+                "container_id": c.container_id,
+                "started_at": c.started_at.map(crate::logs::format_timestamp),
+                "finished_at": c.finished_at.map(crate::logs::format_timestamp),
+            })
+        })
+        .collect();
+    // Kumos-specific detail for the Kubernetes framework (pod containerStatuses).
+    s["labels"] = json!({"labels": [{"key": "kumos.io/containers", "value": Json::Array(containers).to_string()}]});
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_argv_as_the_command_executor_runs_it() {
+        assert_eq!(argv(&json!({"value": "echo hi"})).unwrap(), ["sh", "-c", "echo hi"]);
+        assert_eq!(
+            argv(&json!({"value": "/bin/echo", "shell": false, "arguments": ["echo", "a", "b"]})).unwrap(),
+            ["/bin/echo", "a", "b"]
+        );
+        assert!(argv(&json!({"shell": true})).is_err());
+    }
+
+    #[test]
+    fn ports_from_ranges() {
+        let r = json!([{"name": "ports", "type": "RANGES", "ranges": {"range": [{"begin": 31000, "end": 31001}, {"begin": 31005, "end": 31005}]}}]);
+        assert_eq!(host_ports(&r), vec![31000, 31001, 31005]);
+    }
+}
