@@ -80,7 +80,8 @@ impl Master {
         required_string(&info, "name")?;
         let call_id = id_of(call, "framework_id");
         let info_id = id_of(&info, "id");
-        if info_id.is_some() && call_id != info_id {
+        // Both are optional fields Mesos compares as a whole: one set without the other differs.
+        if call_id != info_id {
             return Err(SubscribeError::Invalid(
                 "Failed to validate scheduler::Call: 'framework_id' differs from 'subscribe.framework_info.id'"
                     .into(),
