@@ -121,6 +121,11 @@ impl Master {
             });
             self.streams.remove(&old);
         }
+        // Mesos' _failoverFramework: the outstanding offers go back to the allocator (the new
+        // scheduler instance cannot know their ids), so they are offered again.
+        if self.frameworks.contains_key(&fid) {
+            self.remove_offers(|o| o.framework == fid, false);
+        }
         let fw = self
             .frameworks
             .entry(fid.clone())
