@@ -44,7 +44,12 @@ impl Fx {
     /// The only event of type `kind` on `stream`.
     fn one(&self, stream: &str, kind: &str) -> Json {
         let mut all = self.of(stream, kind);
-        assert_eq!(all.len(), 1, "one {kind} on {stream} expected: {:#?}", self.0);
+        assert_eq!(
+            all.len(),
+            1,
+            "one {kind} on {stream} expected: {:#?}",
+            self.0
+        );
         all.remove(0)
     }
 
@@ -60,7 +65,12 @@ impl Fx {
     fn offers(&self, stream: &str) -> Vec<Json> {
         self.of(stream, "OFFERS")
             .into_iter()
-            .flat_map(|e| e["offers"]["offers"].as_array().cloned().unwrap_or_default())
+            .flat_map(|e| {
+                e["offers"]["offers"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+            })
             .collect()
     }
 
@@ -106,7 +116,10 @@ fn scalar_of(resources: &Json, name: &str) -> f64 {
 
 /// Total of a scalar over a list of offers.
 fn offered(offers: &[Json], name: &str) -> f64 {
-    offers.iter().map(|o| scalar_of(&o["resources"], name)).sum()
+    offers
+        .iter()
+        .map(|o| scalar_of(&o["resources"], name))
+        .sum()
 }
 
 fn offer_id(offer: &Json) -> String {
@@ -264,8 +277,7 @@ impl H {
 
     /// One allocation cycle; returns its effects (earlier ones included).
     fn cycle(&mut self) -> Fx {
-        self.m
-            .allocate(self.now, &mut StdRng::seed_from_u64(1));
+        self.m.allocate(self.now, &mut StdRng::seed_from_u64(1));
         self.take()
     }
 

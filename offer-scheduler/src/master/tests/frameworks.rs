@@ -16,10 +16,7 @@ fn subscribed_is_first_event_with_id_heartbeat_and_master_info() {
         e["subscribed"]["heartbeat_interval_seconds"].as_f64(),
         Some(15.0)
     );
-    assert_eq!(
-        str_at(e, "/subscribed/master_info/version"),
-        MESOS_VERSION
-    );
+    assert_eq!(str_at(e, "/subscribed/master_info/version"), MESOS_VERSION);
     assert_eq!(str_at(e, "/subscribed/master_info/id"), "m");
     let fw: Vec<_> = h.m.frameworks().collect();
     assert_eq!(fw.len(), 1);
@@ -101,7 +98,10 @@ fn resubscribe_on_new_stream_fails_over_and_keeps_tasks() {
     assert_eq!(h.m.frameworks().count(), 1);
     // Calls now need the new stream id.
     assert_eq!(h.m.authorize_call(&fid, Some("s2")), Ok(()));
-    assert_eq!(h.m.authorize_call(&fid, Some("s1")).map_err(|e| e.0), Err(403));
+    assert_eq!(
+        h.m.authorize_call(&fid, Some("s1")).map_err(|e| e.0),
+        Err(403)
+    );
     // The old stream closing later changes nothing.
     h.m.stream_closed("s1", h.now);
     h.advance_secs(1.0);
@@ -166,10 +166,7 @@ fn authorize_call_codes() {
     let fid = h.subscribe_info("s1", info);
     assert_eq!(h.m.authorize_call(&fid, Some("s1")), Ok(()));
     let unknown = h.m.authorize_call("nope", Some("s1"));
-    assert_eq!(
-        unknown,
-        Err((400, "Framework cannot be found".to_string()))
-    );
+    assert_eq!(unknown, Err((400, "Framework cannot be found".to_string())));
     let (code, msg) = h.m.authorize_call(&fid, None).unwrap_err();
     assert_eq!(code, 400);
     assert!(msg.contains("Mesos-Stream-Id"), "{msg}");

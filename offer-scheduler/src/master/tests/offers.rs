@@ -69,7 +69,10 @@ fn launch_update_acknowledge_complete() {
         "the agent needs the framework's info"
     );
     assert!(fx.is_empty_for("s1"), "a valid launch sends no update");
-    assert_eq!(h.task(&fid, "t1").map(|t| t.state), Some(TaskState::Staging));
+    assert_eq!(
+        h.task(&fid, "t1").map(|t| t.state),
+        Some(TaskState::Staging)
+    );
     assert_eq!(h.m.offers().count(), 0);
 
     // The unused cpus:3;mem:3968 are filtered for 5 s; afterwards only they come back.
@@ -79,7 +82,12 @@ fn launch_update_acknowledge_complete() {
     assert_eq!(offers.len(), 1);
     assert_eq!(offered(&offers, "cpus"), 3.0);
     assert_eq!(offered(&offers, "mem"), 3968.0);
-    h.m.decline(&fid, &[offer_id(&offers[0])], Some(&json!({"refuse_seconds": 0})), h.now);
+    h.m.decline(
+        &fid,
+        &[offer_id(&offers[0])],
+        Some(&json!({"refuse_seconds": 0})),
+        h.now,
+    );
 
     let fx = h.update(&aid, &fid, "t1", "TASK_RUNNING", Some("dXVpZC0x"));
     let st = fx.statuses("s1");
@@ -89,7 +97,10 @@ fn launch_update_acknowledge_complete() {
     assert_eq!(str_at(&st[0], "/agent_id/value"), aid);
     assert_eq!(str_at(&st[0], "/task_id/value"), "t1");
     assert_eq!(st[0]["source"], "SOURCE_EXECUTOR");
-    assert_eq!(h.task(&fid, "t1").map(|t| t.state), Some(TaskState::Running));
+    assert_eq!(
+        h.task(&fid, "t1").map(|t| t.state),
+        Some(TaskState::Running)
+    );
 
     let fx = h.ack(&fid, &aid, "t1", "dXVpZC0x");
     let a = fx.one("a1", "ACKNOWLEDGE");
@@ -108,13 +119,21 @@ fn launch_update_acknowledge_complete() {
 
     // Acknowledging the terminal update retires the task.
     let fx = h.ack(&fid, &aid, "t1", "dXVpZC0y");
-    assert_eq!(fx.one("a1", "ACKNOWLEDGE")["acknowledge"]["uuid"], "dXVpZC0y");
+    assert_eq!(
+        fx.one("a1", "ACKNOWLEDGE")["acknowledge"]["uuid"],
+        "dXVpZC0y"
+    );
     assert!(h.task(&fid, "t1").is_none());
     let done: Vec<_> = h.m.completed_tasks().collect();
     assert_eq!(done.len(), 1);
     assert_eq!(done[0].id, "t1");
     assert_eq!(done[0].state, TaskState::Finished);
-    h.m.decline(&fid, &[offer_id(&offers[0])], Some(&json!({"refuse_seconds": 0})), h.now);
+    h.m.decline(
+        &fid,
+        &[offer_id(&offers[0])],
+        Some(&json!({"refuse_seconds": 0})),
+        h.now,
+    );
     assert_eq!(offered(&h.offers("s1"), "cpus"), 4.0);
 }
 
@@ -134,7 +153,10 @@ fn assert_invalid_offer(status: &Json, tid: &str, state: &str) {
     assert_eq!(status["reason"], "REASON_INVALID_OFFERS");
     assert_eq!(status["source"], "SOURCE_MASTER");
     assert_eq!(str_at(status, "/task_id/value"), tid);
-    assert!(status["uuid"].is_string(), "needs an acknowledgement: {status}");
+    assert!(
+        status["uuid"].is_string(),
+        "needs an acknowledgement: {status}"
+    );
 }
 
 #[test]
@@ -143,16 +165,33 @@ fn accept_unknown_or_used_offer_loses_task() {
     let (fid, aid, offer) = h.offered_setup();
     let fx = h.accept(
         &fid,
-        launch(&["no-such-offer".into()], vec![task("t0", &aid, 1.0, 128.0)]),
+        launch(
+            &["no-such-offer".into()],
+            vec![task("t0", &aid, 1.0, 128.0)],
+        ),
     );
-    assert_invalid_offer(&fx.one("s1", "UPDATE")["update"]["status"], "t0", "TASK_LOST");
+    assert_invalid_offer(
+        &fx.one("s1", "UPDATE")["update"]["status"],
+        "t0",
+        "TASK_LOST",
+    );
     assert!(fx.of("a1", "LAUNCH").is_empty());
     assert!(h.task(&fid, "t0").is_none());
 
     let oid = offer_id(&offer);
-    h.accept(&fid, launch(std::slice::from_ref(&oid), vec![task("t1", &aid, 1.0, 128.0)]));
+    h.accept(
+        &fid,
+        launch(
+            std::slice::from_ref(&oid),
+            vec![task("t1", &aid, 1.0, 128.0)],
+        ),
+    );
     let fx = h.accept(&fid, launch(&[oid], vec![task("t2", &aid, 1.0, 128.0)]));
-    assert_invalid_offer(&fx.one("s1", "UPDATE")["update"]["status"], "t2", "TASK_LOST");
+    assert_invalid_offer(
+        &fx.one("s1", "UPDATE")["update"]["status"],
+        "t2",
+        "TASK_LOST",
+    );
     assert!(fx.of("a1", "LAUNCH").is_empty());
     assert!(h.task(&fid, "t2").is_none());
     assert!(h.task(&fid, "t1").is_some());
@@ -167,7 +206,11 @@ fn accept_offer_of_another_framework_loses_task() {
         &other,
         launch(&[offer_id(&offer)], vec![task("t1", &aid, 1.0, 128.0)]),
     );
-    assert_invalid_offer(&fx.one("s2", "UPDATE")["update"]["status"], "t1", "TASK_LOST");
+    assert_invalid_offer(
+        &fx.one("s2", "UPDATE")["update"]["status"],
+        "t1",
+        "TASK_LOST",
+    );
     assert!(fx.of("a1", "LAUNCH").is_empty());
     assert_eq!(h.m.offers().count(), 1, "the owner's offer stays");
 }
@@ -182,7 +225,11 @@ fn accept_invalid_offer_drops_task_of_partition_aware_framework() {
         &fid,
         launch(&["gone".into()], vec![task("t1", &aid, 1.0, 128.0)]),
     );
-    assert_invalid_offer(&fx.one("s1", "UPDATE")["update"]["status"], "t1", "TASK_DROPPED");
+    assert_invalid_offer(
+        &fx.one("s1", "UPDATE")["update"]["status"],
+        "t1",
+        "TASK_DROPPED",
+    );
 }
 
 #[test]
