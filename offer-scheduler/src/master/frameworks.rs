@@ -204,6 +204,8 @@ impl Master {
             return;
         };
         self.removed_frameworks.insert(fid.to_string());
+        // The removed set lives in the info record: write it now, not at the next id allocation.
+        self.persist_info();
         self.filters.remove_framework(fid);
         self.remove_offers(|o| o.framework == fid, false);
         let keys: Vec<_> = self

@@ -203,6 +203,27 @@ impl H {
         }
     }
 
+    /// A master recovered from this one's store `d` later (this one is gone: its streams are
+    /// not carried over).
+    fn restart(&mut self, d: Duration) -> H {
+        self.pull();
+        let now = self.now.after(d);
+        let records: Vec<(String, Json)> = self
+            .store
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let Some(m) = Master::recover(self.m.config().clone(), &records, now) else {
+            panic!("no master record in {records:#?}");
+        };
+        H {
+            m,
+            now,
+            pending: Vec::new(),
+            store: self.store.clone(),
+        }
+    }
+
     /// Takes the master's effects, applying persists to the store copy.
     fn pull(&mut self) {
         for e in self.m.take_effects() {
