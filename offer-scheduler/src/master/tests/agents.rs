@@ -194,3 +194,56 @@ fn agent_reconnecting_on_new_stream_replaces_old_one() {
     let agent = h.m.agents().find(|a| a.id == aid).map(|a| a.active());
     assert_eq!(agent, Some(true));
 }
+
+#[test]
+fn task_of_framework_removed_while_agent_was_away_is_killed_on_reregistration() {
+    let mut h = H::new();
+    let (fid, aid) = h.running_setup();
+    h.m.stream_closed("a1", h.now);
+    h.m.teardown(&fid, h.now);
+    let fx = h.take();
+    assert!(
+        fx.of("a1", "SHUTDOWN_FRAMEWORK").is_empty(),
+        "the agent is away"
+    );
+    let call = agent_call(
+        Some(&aid),
+        4.0,
+        4096.0,
+        json!([{"framework_id": {"value": fid}, "task_id": {"value": "t1"}, "state": "TASK_RUNNING"}]),
+    );
+    h.m.agent_subscribe(&call, "a2", h.now).unwrap();
+    let fx = h.take();
+    let k = fx.one("a2", "KILL");
+    assert_eq!(str_at(&k, "/kill/task_id/value"), "t1");
+    assert_eq!(h.m.tasks().count(), 0);
+}
+
+#[test]
+fn reregistering_agent_reports_unknown_task_of_known_framework() {
+    let mut h = H::new();
+    let fid = h.subscribe("s1");
+    let aid = h.agent("a1");
+    h.m.stream_closed("a1", h.now);
+    let call = agent_call(
+        Some(&aid),
+        4.0,
+        4096.0,
+        json!([{
+            "framework_id": {"value": fid},
+            "task_id": {"value": "adopted"},
+            "state": "TASK_RUNNING",
+            "role": "a",
+            "info": {"name": "x", "resources": [scalar_json("cpus", 2.0), scalar_json("mem", 512.0)]},
+        }]),
+    );
+    h.m.agent_subscribe(&call, "a2", h.now).unwrap();
+    let fx = h.take();
+    assert!(fx.of("a2", "KILL").is_empty());
+    assert_eq!(
+        h.task(&fid, "adopted").map(|t| t.state),
+        Some(TaskState::Running)
+    );
+    // Its resources are not offered.
+    assert_eq!(offered(&h.offers("s1"), "cpus"), 2.0);
+}

@@ -245,3 +245,29 @@ fn disconnect_past_failover_timeout_removes_framework() {
     let err = h.m.subscribe(&subscribe_call(info), "s2", h.now);
     assert_eq!(err, Err(SubscribeError::Removed));
 }
+
+#[test]
+fn subscribe_with_suppressed_roles() {
+    let mut h = H::new();
+    let call = json!({"type": "SUBSCRIBE", "subscribe": {
+        "framework_info": fw_info(&["a", "b"], &[]),
+        "suppressed_roles": ["a"],
+    }});
+    let fid = h.m.subscribe(&call, "s1", h.now).unwrap();
+    h.agent("a1");
+    let offers = h.offers("s1");
+    assert_eq!(offers.len(), 1);
+    assert_eq!(offers[0]["allocation_info"]["role"], "b");
+    h.m.suppress(&fid, &["b".to_string()]);
+    h.m.decline(
+        &fid,
+        &[offer_id(&offers[0])],
+        Some(&json!({"refuse_seconds": 0})),
+        h.now,
+    );
+    assert!(h.offers("s1").is_empty());
+    h.m.revive(&fid, &["a".to_string()]);
+    let offers = h.offers("s1");
+    assert_eq!(offers.len(), 1);
+    assert_eq!(offers[0]["allocation_info"]["role"], "a");
+}
