@@ -118,7 +118,7 @@ fn kill_unknown_task_answers_with_reconciliation() {
 }
 
 #[test]
-fn acknowledge_of_non_terminal_update_keeps_task() {
+fn acknowledge_with_stale_uuid_keeps_terminal_task() {
     let mut h = H::new();
     let (fid, aid) = h.running_setup();
     h.take();
