@@ -80,7 +80,8 @@ impl Master {
         required_string(&info, "name")?;
         let call_id = id_of(call, "framework_id");
         let info_id = id_of(&info, "id");
-        if info_id.is_some() && call_id != info_id {
+        // Both are optional fields Mesos compares as a whole: one set without the other differs.
+        if call_id != info_id {
             return Err(SubscribeError::Invalid(
                 "Failed to validate scheduler::Call: 'framework_id' differs from 'subscribe.framework_info.id'"
                     .into(),
@@ -119,6 +120,11 @@ impl Master {
                 stream: old.clone(),
             });
             self.streams.remove(&old);
+        }
+        // Mesos' _failoverFramework: the outstanding offers go back to the allocator (the new
+        // scheduler instance cannot know their ids), so they are offered again.
+        if self.frameworks.contains_key(&fid) {
+            self.remove_offers(|o| o.framework == fid, false);
         }
         let fw = self
             .frameworks
@@ -198,6 +204,8 @@ impl Master {
             return;
         };
         self.removed_frameworks.insert(fid.to_string());
+        // The removed set lives in the info record: write it now, not at the next id allocation.
+        self.persist_info();
         self.filters.remove_framework(fid);
         self.remove_offers(|o| o.framework == fid, false);
         let keys: Vec<_> = self
