@@ -6,8 +6,10 @@
 mod agents;
 mod frameworks;
 mod offers;
+pub mod operator;
 pub mod proto;
 mod recovery;
+pub mod state;
 mod tasks;
 #[cfg(test)]
 mod tests;
