@@ -10,6 +10,8 @@ pub mod operator;
 pub mod proto;
 mod recovery;
 pub mod state;
+#[cfg(test)]
+mod state_tests;
 mod tasks;
 #[cfg(test)]
 mod tests;
