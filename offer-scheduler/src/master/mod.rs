@@ -6,8 +6,12 @@
 mod agents;
 pub mod frameworks;
 mod offers;
+pub mod operator;
 pub mod proto;
 mod recovery;
+pub mod state;
+#[cfg(test)]
+mod state_tests;
 mod tasks;
 #[cfg(test)]
 mod tests;
