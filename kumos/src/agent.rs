@@ -1,23 +1,215 @@
-//! The agent role: `kumos agent` and the local agents of `kumos server`.
+//! The agent role: `kumos agent`, and the local agents of `kumos server`.
 
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use kubelet_agent::agent::status::Backoff;
+use kubelet_agent::agent::AgentConfig;
+use kubelet_agent::containerizer::{
+    Containerizer, ProcessContainerizer, SimulatedConfig, SimulatedContainerizer,
+};
+use offer_scheduler::resources::Resources;
+use serde_json::{json, Value as Json};
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
-use crate::cli::ServerArgs;
+use crate::cli::{AgentArgs, Runtime, ServerArgs};
 use crate::master::RunningMaster;
 
-/// Local agents started by `kumos server`.
-pub struct LocalAgents {}
-
-impl LocalAgents {
-    /// Stops every agent.
-    pub async fn shutdown(self) {}
+/// Resources of this machine, as Mesos detects them: every cpu, memory less 1 GiB (half when
+/// the machine has under 2 GiB), a fixed 10 GiB of disk, and ports 31000-32000.
+pub fn detected_resources() -> String {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let total_mb = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find(|l| l.starts_with("MemTotal:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<u64>().ok())
+        })
+        .map_or(2048, |kb| kb / 1024);
+    let mem = if total_mb >= 2048 { total_mb - 1024 } else { total_mb / 2 };
+    format!("cpus:{cpus};mem:{mem};disk:10240;ports:[31000-32000]")
 }
 
-/// Starts `--agents` agents in this process, registered with `master`.
+/// Parses `--attributes "rack:r1;zone:a;level:2"` into Mesos `Attribute` JSON (numbers are
+/// SCALAR, everything else TEXT).
+pub fn parse_attributes(text: &str) -> anyhow::Result<Json> {
+    let mut out = Vec::new();
+    for part in text.split(';').map(str::trim).filter(|p| !p.is_empty()) {
+        let (name, value) = part
+            .split_once(':')
+            .with_context(|| format!("attribute '{part}' is not name:value"))?;
+        let (name, value) = (name.trim(), value.trim());
+        anyhow::ensure!(!name.is_empty(), "attribute '{part}' has no name");
+        out.push(match value.parse::<f64>() {
+            Ok(v) if v.is_finite() => json!({"name": name, "type": "SCALAR", "scalar": {"value": v}}),
+            _ => json!({"name": name, "type": "TEXT", "text": {"value": value}}),
+        });
+    }
+    Ok(Json::Array(out))
+}
+
+fn resources_json(text: &str) -> anyhow::Result<Json> {
+    let r = Resources::parse(text).map_err(|e| anyhow::anyhow!("invalid --resources: {e}"))?;
+    Ok(r.to_json())
+}
+
+fn containerizer(
+    runtime: Runtime,
+    events: tokio::sync::mpsc::UnboundedSender<kubelet_agent::containerizer::TaskEvent>,
+    sim: SimulatedConfig,
+) -> anyhow::Result<Arc<dyn Containerizer>> {
+    Ok(match runtime {
+        Runtime::Process => Arc::new(ProcessContainerizer::new(events)),
+        Runtime::Simulated => Arc::new(SimulatedContainerizer::new(events, sim)),
+        Runtime::Docker => anyhow::bail!(
+            "the docker runtime is not built yet (issue 5); use --runtime process or simulated"
+        ),
+    })
+}
+
+/// Agents running in this process.
+pub struct LocalAgents {
+    tracker: TaskTracker,
+    token: CancellationToken,
+}
+
+impl LocalAgents {
+    /// Stops every agent (their tasks are killed) and waits for them.
+    pub async fn shutdown(self) {
+        self.token.cancel();
+        self.tracker.close();
+        self.tracker.wait().await;
+    }
+}
+
+fn spawn_agent(
+    tracker: &TaskTracker,
+    cfg: AgentConfig,
+    runtime: Runtime,
+    sim: SimulatedConfig,
+    token: CancellationToken,
+) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&cfg.work_dir)
+        .with_context(|| format!("creating {}", cfg.work_dir.display()))?;
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let c = containerizer(runtime, tx, sim)?;
+    tracker.spawn(async move {
+        if let Err(err) = kubelet_agent::agent::run(cfg, c, rx, token).await {
+            tracing::error!(%err, "agent stopped");
+        }
+    });
+    Ok(())
+}
+
+/// Starts `--agents` agents in this process, registered with `master`. Agent `i` gets its own
+/// work directory, hostname `agent-<i>` and a disjoint slice of the port range, since all of
+/// them share this host's network.
 pub async fn start_local_agents(
-    _args: &ServerArgs,
-    _master: &RunningMaster,
-    _shutdown: CancellationToken,
+    args: &ServerArgs,
+    master: &RunningMaster,
+    shutdown: CancellationToken,
 ) -> anyhow::Result<LocalAgents> {
-    Ok(LocalAgents {})
+    let tracker = TaskTracker::new();
+    let token = shutdown.child_token();
+    let base = args
+        .agent_resources
+        .clone()
+        .unwrap_or_else(|| detected_resources().replace(";ports:[31000-32000]", ""));
+    for i in 0..args.agents {
+        let lo = 31000 + i * 500;
+        let resources = if base.contains("ports:") {
+            base.clone()
+        } else {
+            format!("{base};ports:[{lo}-{}]", lo + 499)
+        };
+        let cfg = AgentConfig {
+            master_url: format!("http://{}", master.addr),
+            secret: master.secret.clone(),
+            work_dir: args.api.store.data_dir.join("agents").join(i.to_string()),
+            hostname: format!("agent-{i}"),
+            port: 0,
+            resources: resources_json(&resources)?,
+            attributes: json!([]),
+            backoff: Backoff::default(),
+        };
+        spawn_agent(&tracker, cfg, args.runtime, SimulatedConfig::default(), token.clone())?;
+    }
+    Ok(LocalAgents { tracker, token })
+}
+
+/// `kumos agent`: one agent, until a signal arrives.
+pub async fn run_agent(args: AgentArgs) -> anyhow::Result<()> {
+    let secret = match (&args.secret_file, std::env::var("KUMOS_AGENT_SECRET")) {
+        (Some(path), _) => std::fs::read_to_string(path)
+            .with_context(|| format!("reading the agent secret {}", path.display()))?
+            .trim()
+            .to_string(),
+        (None, Ok(s)) => s,
+        (None, Err(_)) => anyhow::bail!(
+            "the agent needs the master's agent secret: --secret-file PATH or KUMOS_AGENT_SECRET"
+        ),
+    };
+    let resources = args.resources.clone().unwrap_or_else(detected_resources);
+    let cfg = AgentConfig {
+        master_url: args.master.trim_end_matches('/').to_string(),
+        secret,
+        work_dir: args.work_dir.clone(),
+        hostname: args.hostname.clone().unwrap_or_else(default_hostname),
+        port: args.port,
+        resources: resources_json(&resources)?,
+        attributes: parse_attributes(args.attributes.as_deref().unwrap_or(""))?,
+        backoff: Backoff {
+            initial: args.status_update_retry,
+            max: Duration::from_secs(60).max(args.status_update_retry),
+        },
+    };
+    let sim = SimulatedConfig {
+        start_delay: args.sim_start_delay,
+        lifetime: args.sim_lifetime,
+    };
+    let token = CancellationToken::new();
+    let tracker = TaskTracker::new();
+    spawn_agent(&tracker, cfg, args.runtime, sim, token.clone())?;
+    tracker.close();
+    println!("kumos: agent of {} (work dir {})", args.master, args.work_dir.display());
+    crate::server::signals(token.clone()).await;
+    tracker.wait().await;
+    Ok(())
+}
+
+fn default_hostname() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+/// The default work directory when neither flag nor env names one.
+pub fn default_work_dir() -> PathBuf {
+    PathBuf::from("/var/lib/kumos/agent")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attributes_text_and_scalar() {
+        let a = parse_attributes("rack:r1; level:2").unwrap();
+        assert_eq!(a[0], json!({"name": "rack", "type": "TEXT", "text": {"value": "r1"}}));
+        assert_eq!(a[1], json!({"name": "level", "type": "SCALAR", "scalar": {"value": 2.0}}));
+        assert!(parse_attributes("rack").is_err());
+        assert_eq!(parse_attributes("").unwrap(), json!([]));
+    }
+
+    #[test]
+    fn detected_resources_parse() {
+        assert!(Resources::parse(&detected_resources()).is_ok());
+    }
 }

@@ -23,8 +23,8 @@ enum Command {
     Apiserver(ApiArgs),
     /// The Mesos-style master alone.
     Master(MasterOnlyArgs),
-    /// An agent alone (issue 5).
-    Agent,
+    /// One agent, registered with a master.
+    Agent(AgentArgs),
     /// The controllers alone (issue 6).
     Controllers,
 }
@@ -139,6 +139,45 @@ pub struct MasterArgs {
     pub agent_secret_file: Option<PathBuf>,
 }
 
+/// Flags of `kumos agent`.
+#[derive(Debug, Clone, Args)]
+pub struct AgentArgs {
+    /// The master's URL.
+    #[arg(long, default_value = "http://127.0.0.1:5050")]
+    pub master: String,
+    /// File holding the master's agent secret (or set KUMOS_AGENT_SECRET).
+    #[arg(long)]
+    pub secret_file: Option<PathBuf>,
+    /// Work directory: checkpoints and task sandboxes.
+    #[arg(long, env = "KUMOS_AGENT_WORK_DIR", default_value_os_t = crate::agent::default_work_dir())]
+    pub work_dir: PathBuf,
+    /// Resources, e.g. `cpus:4;mem:8192;disk:20000;ports:[31000-32000]`, with roles for static
+    /// reservations (`cpus(web):2`). Default: detected from the machine.
+    #[arg(long)]
+    pub resources: Option<String>,
+    /// Attributes, e.g. `rack:r1;zone:a`.
+    #[arg(long)]
+    pub attributes: Option<String>,
+    /// Hostname reported to the master (default: this machine's).
+    #[arg(long)]
+    pub hostname: Option<String>,
+    /// Port of the agent's HTTP endpoint.
+    #[arg(long, default_value_t = 5051)]
+    pub port: u16,
+    /// How tasks run.
+    #[arg(long, value_enum, default_value_t = Runtime::Process)]
+    pub runtime: Runtime,
+    /// First retry of an unacknowledged status update (doubling up to 60 s).
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    pub status_update_retry: Duration,
+    /// Simulated runtime: time from launch to TASK_RUNNING.
+    #[arg(long, default_value = "0s", value_parser = parse_duration)]
+    pub sim_start_delay: Duration,
+    /// Simulated runtime: lifetime of tasks whose command it does not interpret (default: until killed).
+    #[arg(long, value_parser = parse_duration)]
+    pub sim_lifetime: Option<Duration>,
+}
+
 /// Flags of `kumos master`.
 #[derive(Debug, Clone, Args)]
 pub struct MasterOnlyArgs {
@@ -155,9 +194,13 @@ pub struct ServerArgs {
     pub api: ApiArgs,
     #[command(flatten)]
     pub master: MasterArgs,
-    /// Local agents to run (they start once the agent issue lands).
+    /// Local agents to run in this process.
     #[arg(long, default_value_t = 1)]
     pub agents: u32,
+    /// Resources of each local agent (default: this machine's cpus and memory, and a slice of
+    /// ports 31000+ per agent).
+    #[arg(long)]
+    pub agent_resources: Option<String>,
     /// How the local agents run tasks.
     #[arg(long, value_enum, default_value_t = Runtime::Process)]
     pub runtime: Runtime,
@@ -171,7 +214,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Apiserver(args) => crate::server::run_apiserver(args).await?,
         Command::Master(args) => crate::master::run_master(args).await?,
-        Command::Agent => return Ok(not_yet("agent", 5)),
+        Command::Agent(args) => crate::agent::run_agent(args).await?,
         Command::Controllers => return Ok(not_yet("controllers", 6)),
     }
     Ok(ExitCode::SUCCESS)

@@ -142,8 +142,8 @@ pub fn status(task_id: &str, state: &str, reason: Option<&str>, message: &str) -
     s
 }
 
-/// The status for a containerizer event.
-pub fn status_for_event(e: &TaskEvent) -> Json {
+/// The status of task `task_id` for a containerizer event.
+pub fn status_for_event(task_id: &str, e: &TaskEvent) -> Json {
     let (state, reason) = match e.phase {
         TaskPhase::Starting => ("TASK_STARTING", None),
         TaskPhase::Running => ("TASK_RUNNING", None),
@@ -151,7 +151,7 @@ pub fn status_for_event(e: &TaskEvent) -> Json {
         TaskPhase::Failed => ("TASK_FAILED", Some("REASON_COMMAND_EXECUTOR_FAILED")),
         TaskPhase::Killed => ("TASK_KILLED", None),
     };
-    let mut s = status(&e.task_id, state, reason, &e.message);
+    let mut s = status(task_id, state, reason, &e.message);
     if let Some(c) = e.containers.first() {
         s["container_status"]["container_id"] = json!({"value": c.container_id});
     }

@@ -395,7 +395,7 @@ impl Agent {
         let Some(key) = self.by_container.get(&e.task_id).cloned() else {
             return;
         };
-        let mut s = launch::status_for_event(&e);
+        let mut s = launch::status_for_event(&key.1, &e);
         if let Some(exec) = self.tasks.get(&key).and_then(|r| r.executor_id.clone()) {
             s["executor_id"] = json!({ "value": exec });
         }

@@ -3,6 +3,7 @@
 
 mod agent;
 mod scheduler;
+mod state;
 
 use crate::master::MESOS_VERSION;
 use crate::service::{Frame, MasterHandle};
@@ -31,6 +32,7 @@ pub fn router(handle: MasterHandle) -> Router {
         .route("/master/health", get(|| async { StatusCode::OK }))
         .route("/redirect", get(redirect))
         .route("/master/redirect", get(redirect))
+        .merge(state::routes())
         .with_state(handle)
 }
 
