@@ -91,7 +91,7 @@ class Sched(Scheduler):
                     driver.declineOffer(offer["id"], filters=dict(refuse_seconds=REFUSE))
                     log(ev="declined", refuse_seconds=REFUSE)
                 elif self.phase == "declined":
-                    log(ev="reoffered")
+                    log(ev="reoffered", offer_id=offer["id"]["value"])
                     self.phase = "end"
                     driver.declineOffer(offer["id"])
                     self.done.set()

@@ -3,6 +3,7 @@
 
 pub mod etcd;
 pub mod kubectl;
+pub mod mesos;
 pub mod server;
 
 pub use etcd::EtcdProcess;

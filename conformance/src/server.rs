@@ -59,7 +59,7 @@ impl KumosServer {
         cmd.arg("server")
             .arg("--data-dir")
             .arg(self.dir.path())
-            .args(["--listen", "127.0.0.1:0"])
+            .args(["--listen", "127.0.0.1:0", "--master-listen", "127.0.0.1:0"])
             .args(&self.extra)
             .env("KUMOS_LOG", "warn")
             .stdout(Stdio::piped())

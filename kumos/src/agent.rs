@@ -31,7 +31,11 @@ pub fn detected_resources() -> String {
                 .and_then(|kb| kb.parse::<u64>().ok())
         })
         .map_or(2048, |kb| kb / 1024);
-    let mem = if total_mb >= 2048 { total_mb - 1024 } else { total_mb / 2 };
+    let mem = if total_mb >= 2048 {
+        total_mb - 1024
+    } else {
+        total_mb / 2
+    };
     format!("cpus:{cpus};mem:{mem};disk:10240;ports:[31000-32000]")
 }
 
@@ -46,7 +50,9 @@ pub fn parse_attributes(text: &str) -> anyhow::Result<Json> {
         let (name, value) = (name.trim(), value.trim());
         anyhow::ensure!(!name.is_empty(), "attribute '{part}' has no name");
         out.push(match value.parse::<f64>() {
-            Ok(v) if v.is_finite() => json!({"name": name, "type": "SCALAR", "scalar": {"value": v}}),
+            Ok(v) if v.is_finite() => {
+                json!({"name": name, "type": "SCALAR", "scalar": {"value": v}})
+            }
             _ => json!({"name": name, "type": "TEXT", "text": {"value": value}}),
         });
     }
@@ -137,7 +143,13 @@ pub async fn start_local_agents(
             attributes: json!([]),
             backoff: Backoff::default(),
         };
-        spawn_agent(&tracker, cfg, args.runtime, SimulatedConfig::default(), token.clone())?;
+        spawn_agent(
+            &tracker,
+            cfg,
+            args.runtime,
+            SimulatedConfig::default(),
+            token.clone(),
+        )?;
     }
     Ok(LocalAgents { tracker, token })
 }
@@ -176,7 +188,11 @@ pub async fn run_agent(args: AgentArgs) -> anyhow::Result<()> {
     let tracker = TaskTracker::new();
     spawn_agent(&tracker, cfg, args.runtime, sim, token.clone())?;
     tracker.close();
-    println!("kumos: agent of {} (work dir {})", args.master, args.work_dir.display());
+    println!(
+        "kumos: agent of {} (work dir {})",
+        args.master,
+        args.work_dir.display()
+    );
     crate::server::signals(token.clone()).await;
     tracker.wait().await;
     Ok(())
@@ -202,8 +218,14 @@ mod tests {
     #[test]
     fn attributes_text_and_scalar() {
         let a = parse_attributes("rack:r1; level:2").unwrap();
-        assert_eq!(a[0], json!({"name": "rack", "type": "TEXT", "text": {"value": "r1"}}));
-        assert_eq!(a[1], json!({"name": "level", "type": "SCALAR", "scalar": {"value": 2.0}}));
+        assert_eq!(
+            a[0],
+            json!({"name": "rack", "type": "TEXT", "text": {"value": "r1"}})
+        );
+        assert_eq!(
+            a[1],
+            json!({"name": "level", "type": "SCALAR", "scalar": {"value": 2.0}})
+        );
         assert!(parse_attributes("rack").is_err());
         assert_eq!(parse_attributes("").unwrap(), json!([]));
     }

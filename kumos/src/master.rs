@@ -24,7 +24,11 @@ fn store_err(e: StorageError) -> StoreError {
 #[async_trait::async_trait]
 impl MasterStore for StoreAdapter {
     async fn load(&self) -> Result<Vec<(String, Json)>, StoreError> {
-        let list = self.0.list(STORE_PREFIX, None, 0, 0).await.map_err(store_err)?;
+        let list = self
+            .0
+            .list(STORE_PREFIX, None, 0, 0)
+            .await
+            .map_err(store_err)?;
         Ok(list
             .items
             .into_iter()
@@ -39,13 +43,22 @@ impl MasterStore for StoreAdapter {
         match (value, current) {
             (Some(v), Some(kv)) => {
                 let bytes = v.to_string().into_bytes();
-                self.0.update(key, bytes, kv.mod_revision).await.map_err(store_err)?;
+                self.0
+                    .update(key, bytes, kv.mod_revision)
+                    .await
+                    .map_err(store_err)?;
             }
             (Some(v), None) => {
-                self.0.create(key, v.to_string().into_bytes()).await.map_err(store_err)?;
+                self.0
+                    .create(key, v.to_string().into_bytes())
+                    .await
+                    .map_err(store_err)?;
             }
             (None, Some(kv)) => {
-                self.0.delete(key, Some(kv.mod_revision)).await.map_err(store_err)?;
+                self.0
+                    .delete(key, Some(kv.mod_revision))
+                    .await
+                    .map_err(store_err)?;
             }
             (None, None) => {}
         }

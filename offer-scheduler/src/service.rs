@@ -115,7 +115,12 @@ impl MasterService {
     /// Stops the loops and waits for pending writes to reach the store.
     pub async fn shutdown(self) {
         self.token.cancel();
-        self.handle.shared.streams.lock().map(|mut s| s.clear()).ok();
+        self.handle
+            .shared
+            .streams
+            .lock()
+            .map(|mut s| s.clear())
+            .ok();
         self.tracker.wait().await;
     }
 }

@@ -30,7 +30,13 @@ impl TaskRecord {
     pub fn is_terminal(&self) -> bool {
         matches!(
             self.state.as_str(),
-            "TASK_FINISHED" | "TASK_FAILED" | "TASK_KILLED" | "TASK_ERROR" | "TASK_LOST" | "TASK_DROPPED" | "TASK_GONE"
+            "TASK_FINISHED"
+                | "TASK_FAILED"
+                | "TASK_KILLED"
+                | "TASK_ERROR"
+                | "TASK_LOST"
+                | "TASK_DROPPED"
+                | "TASK_GONE"
         )
     }
 
@@ -39,7 +45,10 @@ impl TaskRecord {
         self.framework_info
             .get("capabilities")
             .and_then(Json::as_array)
-            .is_some_and(|c| c.iter().any(|c| c.get("type").and_then(Json::as_str) == Some("PARTITION_AWARE")))
+            .is_some_and(|c| {
+                c.iter()
+                    .any(|c| c.get("type").and_then(Json::as_str) == Some("PARTITION_AWARE"))
+            })
     }
 
     fn to_json(&self) -> Json {
@@ -60,12 +69,26 @@ impl TaskRecord {
             task_id: j.get("task_id")?.as_str()?.to_string(),
             info: j.get("info").cloned().unwrap_or(Json::Null),
             framework_info: j.get("framework_info").cloned().unwrap_or(Json::Null),
-            role: j.get("role").and_then(Json::as_str).unwrap_or("*").to_string(),
-            state: j.get("state").and_then(Json::as_str).unwrap_or("TASK_STAGING").to_string(),
-            executor_id: j.get("executor_id").and_then(Json::as_str).map(str::to_string),
+            role: j
+                .get("role")
+                .and_then(Json::as_str)
+                .unwrap_or("*")
+                .to_string(),
+            state: j
+                .get("state")
+                .and_then(Json::as_str)
+                .unwrap_or("TASK_STAGING")
+                .to_string(),
+            executor_id: j
+                .get("executor_id")
+                .and_then(Json::as_str)
+                .map(str::to_string),
         })
     }
 }
+
+/// What a checkpoint holds: the agent id, and each task with its unacknowledged updates.
+pub type Recovered = (Option<String>, Vec<(TaskRecord, Vec<Json>)>);
 
 /// Paths and atomic writes under the work directory.
 pub struct Checkpoint {
@@ -108,7 +131,7 @@ impl Checkpoint {
     }
 
     /// The agent id and every checkpointed task with its pending updates.
-    pub fn load(&self) -> Result<(Option<String>, Vec<(TaskRecord, Vec<Json>)>), AgentError> {
+    pub fn load(&self) -> Result<Recovered, AgentError> {
         let agent_path = self.dir.join("agent.json");
         let agent_id = std::fs::read(&agent_path)
             .ok()
@@ -120,7 +143,9 @@ impl Checkpoint {
             return Ok((agent_id, out));
         };
         for fw in frameworks.flatten() {
-            let Ok(entries) = std::fs::read_dir(fw.path()) else { continue };
+            let Ok(entries) = std::fs::read_dir(fw.path()) else {
+                continue;
+            };
             for t in entries.flatten() {
                 let read = |name: &str| {
                     std::fs::read(t.path().join(name))

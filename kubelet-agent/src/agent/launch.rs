@@ -53,9 +53,16 @@ pub fn argv(command: &Json) -> Result<Vec<String>, String> {
     let args: Vec<String> = command
         .get("arguments")
         .and_then(Json::as_array)
-        .map(|a| a.iter().filter_map(Json::as_str).map(str::to_string).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(Json::as_str)
+                .map(str::to_string)
+                .collect()
+        })
         .unwrap_or_default();
-    Ok(if args.is_empty() { vec![v.to_string()] } else {
+    Ok(if args.is_empty() {
+        vec![v.to_string()]
+    } else {
         let mut full = vec![v.to_string()];
         full.extend(args.into_iter().skip(1));
         full
@@ -76,7 +83,10 @@ pub fn task_spec(task: &Json, task_id: &str, sandbox: &Path) -> Result<TaskSpec,
         .filter_map(|v| {
             Some((
                 v.get("name")?.as_str()?.to_string(),
-                v.get("value").and_then(Json::as_str).unwrap_or("").to_string(),
+                v.get("value")
+                    .and_then(Json::as_str)
+                    .unwrap_or("")
+                    .to_string(),
             ))
         })
         .collect();
@@ -182,9 +192,13 @@ mod tests {
 
     #[test]
     fn command_argv_as_the_command_executor_runs_it() {
-        assert_eq!(argv(&json!({"value": "echo hi"})).unwrap(), ["sh", "-c", "echo hi"]);
         assert_eq!(
-            argv(&json!({"value": "/bin/echo", "shell": false, "arguments": ["echo", "a", "b"]})).unwrap(),
+            argv(&json!({"value": "echo hi"})).unwrap(),
+            ["sh", "-c", "echo hi"]
+        );
+        assert_eq!(
+            argv(&json!({"value": "/bin/echo", "shell": false, "arguments": ["echo", "a", "b"]}))
+                .unwrap(),
             ["/bin/echo", "a", "b"]
         );
         assert!(argv(&json!({"shell": true})).is_err());

@@ -155,7 +155,10 @@ impl Agent {
             .map(|(k, _)| k.clone())
             .collect();
         for key in dead {
-            let pa = self.tasks.get(&key).is_some_and(TaskRecord::partition_aware);
+            let pa = self
+                .tasks
+                .get(&key)
+                .is_some_and(TaskRecord::partition_aware);
             let state = if pa { "TASK_GONE" } else { "TASK_LOST" };
             let s = launch::status(
                 &key.1,
@@ -204,7 +207,10 @@ impl Agent {
         let sid = stream.stream_id.clone();
         let heartbeat_every = match stream.next().await {
             Ok(Some(ev)) if ev.get("type").and_then(Json::as_str) == Some("SUBSCRIBED") => {
-                let Some(id) = ev.pointer("/subscribed/agent_id/value").and_then(Json::as_str) else {
+                let Some(id) = ev
+                    .pointer("/subscribed/agent_id/value")
+                    .and_then(Json::as_str)
+                else {
                     return;
                 };
                 tracing::info!(agent_id = id, "registered with the master");
@@ -271,7 +277,10 @@ impl Agent {
 
     async fn on_master_event(&mut self, ev: Json) {
         let kind = ev.get("type").and_then(Json::as_str).unwrap_or_default();
-        let body = ev.get(kind.to_ascii_lowercase()).cloned().unwrap_or(Json::Null);
+        let body = ev
+            .get(kind.to_ascii_lowercase())
+            .cloned()
+            .unwrap_or(Json::Null);
         let fid = id_of(&body, "framework_id").unwrap_or_default();
         match kind {
             "LAUNCH" => {
@@ -323,7 +332,9 @@ impl Agent {
     }
 
     async fn launch(&mut self, fid: &str, body: &Json, task: Json, executor: Option<String>) {
-        let Some(tid) = id_of(&task, "task_id") else { return };
+        let Some(tid) = id_of(&task, "task_id") else {
+            return;
+        };
         let key = (fid.to_string(), tid.clone());
         if self.tasks.get(&key).is_some_and(|r| !r.is_terminal()) {
             return;
@@ -334,7 +345,11 @@ impl Agent {
             task_id: tid.clone(),
             info: task.clone(),
             framework_info: body.get("framework_info").cloned().unwrap_or(Json::Null),
-            role: body.get("role").and_then(Json::as_str).unwrap_or("*").to_string(),
+            role: body
+                .get("role")
+                .and_then(Json::as_str)
+                .unwrap_or("*")
+                .to_string(),
             state: "TASK_STAGING".into(),
             executor_id: executor,
         };
@@ -353,7 +368,12 @@ impl Agent {
                 self.by_container.insert(cid, key);
             }
             Some(msg) => {
-                let s = launch::status(&tid, "TASK_FAILED", Some("REASON_CONTAINER_LAUNCH_FAILED"), &msg);
+                let s = launch::status(
+                    &tid,
+                    "TASK_FAILED",
+                    Some("REASON_CONTAINER_LAUNCH_FAILED"),
+                    &msg,
+                );
                 self.enqueue(&key, s);
                 self.flush_head(&key).await;
             }
@@ -362,7 +382,9 @@ impl Agent {
 
     async fn kill(&mut self, key: &TaskKey, grace: Duration) {
         let cid = container_task_id(key);
-        if self.by_container.contains_key(&cid) && self.containerizer.kill(&cid, grace).await.is_ok() {
+        if self.by_container.contains_key(&cid)
+            && self.containerizer.kill(&cid, grace).await.is_ok()
+        {
             return;
         }
         let (state, msg) = match self.tasks.get(key) {
@@ -381,7 +403,8 @@ impl Agent {
         if let Some(update) = next {
             self.send_update(update).await;
         }
-        let done = self.queues.is_idle(key) && self.tasks.get(key).is_none_or(TaskRecord::is_terminal);
+        let done =
+            self.queues.is_idle(key) && self.tasks.get(key).is_none_or(TaskRecord::is_terminal);
         if done {
             self.tasks.remove(key);
             self.by_container.remove(&container_task_id(key));
@@ -408,7 +431,11 @@ impl Agent {
 
     /// Records the new state and queues the update, checkpointing both before anything is sent.
     fn enqueue(&mut self, key: &TaskKey, status: Json) {
-        let state = status.get("state").and_then(Json::as_str).unwrap_or_default().to_string();
+        let state = status
+            .get("state")
+            .and_then(Json::as_str)
+            .unwrap_or_default()
+            .to_string();
         if let Some(r) = self.tasks.get_mut(key) {
             r.state = state;
         }
@@ -427,7 +454,9 @@ impl Agent {
     }
 
     fn save(&self, key: &TaskKey) {
-        let Some(rec) = self.tasks.get(key) else { return };
+        let Some(rec) = self.tasks.get(key) else {
+            return;
+        };
         if let Err(err) = self.checkpoint.save_task(rec, &self.queues.pending(key)) {
             tracing::error!(%err, task = key.1, "cannot checkpoint task");
         }

@@ -28,7 +28,11 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// The handler.
-pub(super) async fn call(State(h): State<MasterHandle>, headers: HeaderMap, body: Bytes) -> Response {
+pub(super) async fn call(
+    State(h): State<MasterHandle>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     if !authorized(&h, &headers) {
         return (
             StatusCode::UNAUTHORIZED,
@@ -39,7 +43,7 @@ pub(super) async fn call(State(h): State<MasterHandle>, headers: HeaderMap, body
     }
     let call = match parse_call(&headers, &body, WHAT) {
         Ok(c) => c,
-        Err(r) => return r,
+        Err((code, msg)) => return error(code, msg),
     };
     let kind = call.get("type").and_then(Json::as_str).unwrap_or_default();
     if kind == "SUBSCRIBE" {
@@ -58,7 +62,10 @@ pub(super) async fn call(State(h): State<MasterHandle>, headers: HeaderMap, body
         };
     }
     let Some(aid) = id_of(&call, "agent_id") else {
-        return error(400, format!("Failed to validate {WHAT}: Expecting 'agent_id' to be present"));
+        return error(
+            400,
+            format!("Failed to validate {WHAT}: Expecting 'agent_id' to be present"),
+        );
     };
     if let Err((code, msg)) = h.apply(|m, _| m.authorize_agent(&aid, stream_id(&headers))) {
         return error(code, msg);
@@ -66,7 +73,10 @@ pub(super) async fn call(State(h): State<MasterHandle>, headers: HeaderMap, body
     match kind {
         "UPDATE" => {
             let Some(update) = call.get("update") else {
-                return error(400, format!("Failed to validate {WHAT}: Expecting 'update' to be present"));
+                return error(
+                    400,
+                    format!("Failed to validate {WHAT}: Expecting 'update' to be present"),
+                );
             };
             let terminal = update
                 .pointer("/status/state")
@@ -79,7 +89,12 @@ pub(super) async fn call(State(h): State<MasterHandle>, headers: HeaderMap, body
             }
         }
         "HEARTBEAT" => h.apply(|m, now| m.agent_heartbeat(&aid, now)),
-        other => return error(400, format!("Failed to validate {WHAT}: unknown call type '{other}'")),
+        other => {
+            return error(
+                400,
+                format!("Failed to validate {WHAT}: unknown call type '{other}'"),
+            )
+        }
     }
     StatusCode::ACCEPTED.into_response()
 }

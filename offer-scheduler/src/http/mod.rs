@@ -81,35 +81,40 @@ pub(crate) fn error(status: u16, message: impl Into<String>) -> Response {
 }
 
 /// Parses a call body: Content-Type must be JSON, the body a JSON object with a `type`.
-pub(crate) fn parse_call(headers: &HeaderMap, body: &[u8], what: &str) -> Result<Json, Response> {
+pub(crate) fn parse_call(
+    headers: &HeaderMap,
+    body: &[u8],
+    what: &str,
+) -> Result<Json, (u16, String)> {
     let ct = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     let mime = ct.split(';').next().unwrap_or("").trim();
     if mime == "application/x-protobuf" {
-        return Err(error(
+        return Err((
             415,
-            "Kumos speaks the Mesos v1 API in JSON only: use 'Content-Type: application/json'",
+            "Kumos speaks the Mesos v1 API in JSON only: use 'Content-Type: application/json'"
+                .into(),
         ));
     }
     if mime != "application/json" {
-        return Err(error(
+        return Err((
             415,
-            "Expecting 'Content-Type' of application/json or application/x-protobuf",
+            "Expecting 'Content-Type' of application/json or application/x-protobuf".into(),
         ));
     }
     let call: Json = serde_json::from_slice(body)
-        .map_err(|e| error(400, format!("Failed to parse body into JSON: {e}")))?;
+        .map_err(|e| (400, format!("Failed to parse body into JSON: {e}")))?;
     if !call.is_object() {
-        return Err(error(
+        return Err((
             400,
             format!("Failed to convert JSON into {what} protobuf: Expecting a JSON object"),
         ));
     }
     match call.get("type").and_then(Json::as_str) {
         Some(_) => Ok(call),
-        None => Err(error(
+        None => Err((
             400,
             format!("Failed to validate {what}: Expecting 'type' to be present"),
         )),

@@ -34,10 +34,14 @@ fn accepts_json(headers: &HeaderMap) -> bool {
 }
 
 /// The handler.
-pub(super) async fn call(State(h): State<MasterHandle>, headers: HeaderMap, body: Bytes) -> Response {
+pub(super) async fn call(
+    State(h): State<MasterHandle>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let call = match parse_call(&headers, &body, WHAT) {
         Ok(c) => c,
-        Err(r) => return r,
+        Err((code, msg)) => return error(code, msg),
     };
     let kind = call.get("type").and_then(Json::as_str).unwrap_or_default();
     if kind == "SUBSCRIBE" {
@@ -54,7 +58,12 @@ pub(super) async fn call(State(h): State<MasterHandle>, headers: HeaderMap, body
         call.get(field)
             .and_then(|b| b.get("roles"))
             .and_then(Json::as_array)
-            .map(|r| r.iter().filter_map(Json::as_str).map(str::to_string).collect())
+            .map(|r| {
+                r.iter()
+                    .filter_map(Json::as_str)
+                    .map(str::to_string)
+                    .collect()
+            })
             .unwrap_or_default()
     };
     match kind {
@@ -63,11 +72,15 @@ pub(super) async fn call(State(h): State<MasterHandle>, headers: HeaderMap, body
             h.trigger_allocation();
         }
         "ACCEPT" => {
-            let Some(accept) = body_of("accept") else { return missing("accept") };
+            let Some(accept) = body_of("accept") else {
+                return missing("accept");
+            };
             h.apply(|m, now| m.accept(&fid, &accept, now));
         }
         "DECLINE" => {
-            let Some(decline) = body_of("decline") else { return missing("decline") };
+            let Some(decline) = body_of("decline") else {
+                return missing("decline");
+            };
             let ids: Vec<String> = decline
                 .get("offer_ids")
                 .and_then(Json::as_array)
@@ -89,26 +102,34 @@ pub(super) async fn call(State(h): State<MasterHandle>, headers: HeaderMap, body
             h.apply(|m, _| m.suppress(&fid, &r));
         }
         "KILL" => {
-            let Some(kill) = body_of("kill") else { return missing("kill") };
+            let Some(kill) = body_of("kill") else {
+                return missing("kill");
+            };
             if id_of(&kill, "task_id").is_none() {
                 return missing("kill.task_id");
             }
             h.apply(|m, now| m.kill(&fid, &kill, now));
         }
         "SHUTDOWN" => {
-            let Some(sd) = body_of("shutdown") else { return missing("shutdown") };
+            let Some(sd) = body_of("shutdown") else {
+                return missing("shutdown");
+            };
             let Some(executor) = id_of(&sd, "executor_id") else {
                 return missing("shutdown.executor_id");
             };
             h.apply(|m, now| m.shutdown_executor(&fid, &executor, now));
         }
         "ACKNOWLEDGE" => {
-            let Some(ack) = body_of("acknowledge") else { return missing("acknowledge") };
+            let Some(ack) = body_of("acknowledge") else {
+                return missing("acknowledge");
+            };
             h.apply(|m, now| m.acknowledge(&fid, &ack, now));
             h.trigger_allocation();
         }
         "RECONCILE" => {
-            let Some(rec) = body_of("reconcile") else { return missing("reconcile") };
+            let Some(rec) = body_of("reconcile") else {
+                return missing("reconcile");
+            };
             let tasks = rec
                 .get("tasks")
                 .and_then(Json::as_array)
@@ -128,8 +149,11 @@ pub(super) async fn call(State(h): State<MasterHandle>, headers: HeaderMap, body
             }
             // Mesos' allocator ignores resource requests too.
         }
-        "ACCEPT_INVERSE_OFFERS" | "DECLINE_INVERSE_OFFERS" | "RECONCILE_OPERATIONS"
-        | "ACKNOWLEDGE_OPERATION_STATUS" | "UPDATE_FRAMEWORK" => {}
+        "ACCEPT_INVERSE_OFFERS"
+        | "DECLINE_INVERSE_OFFERS"
+        | "RECONCILE_OPERATIONS"
+        | "ACKNOWLEDGE_OPERATION_STATUS"
+        | "UPDATE_FRAMEWORK" => {}
         other => {
             return error(
                 400,

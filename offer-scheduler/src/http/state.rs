@@ -21,7 +21,7 @@ fn view(h: &MasterHandle, f: impl FnOnce(&mut Master, f64) -> Json) -> Response 
 async fn operator(State(h): State<MasterHandle>, headers: HeaderMap, body: Bytes) -> Response {
     let call = match parse_call(&headers, &body, "master::Call") {
         Ok(c) => c,
-        Err(r) => return r,
+        Err((code, msg)) => return error(code, msg),
     };
     match h.apply(|m, now| operator_call(m, &call, now)) {
         Ok(OperatorReply::Json(j)) => json_response(StatusCode::OK, &j),
@@ -39,15 +39,13 @@ pub(super) fn routes() -> Router<MasterHandle> {
     let state = get(|State(h): State<MasterHandle>| async move {
         view(&h, |m, now| state::state_json(m, now))
     });
-    let slaves = get(|State(h): State<MasterHandle>| async move {
-        view(&h, |m, _| state::slaves_json(m))
-    });
+    let slaves =
+        get(|State(h): State<MasterHandle>| async move { view(&h, |m, _| state::slaves_json(m)) });
     let frameworks = get(|State(h): State<MasterHandle>| async move {
         view(&h, |m, _| state::frameworks_json(m))
     });
-    let tasks = get(|State(h): State<MasterHandle>| async move {
-        view(&h, |m, _| state::tasks_json(m))
-    });
+    let tasks =
+        get(|State(h): State<MasterHandle>| async move { view(&h, |m, _| state::tasks_json(m)) });
     let metrics = get(|State(h): State<MasterHandle>| async move {
         view(&h, |m, now| state::metrics_json(m, now))
     });
