@@ -2,7 +2,8 @@
 # Runs every Kumos check and test. Installs what the tests need when it is missing (etcd for the etcd
 # tests, protoc for etcd-client's build, curl for the HTTP end-to-end tests), then: rustfmt, clippy with
 # warnings as errors, and the whole test suite (unit, storage contract on embedded + real etcd, and
-# end-to-end tests driving `kumos server` with real kubectl).
+# end-to-end tests driving `kumos server` with real kubectl, and `kumos master`/`kumos agent` with a
+# real pymesos scheduler from PyPI, set up in a virtualenv here).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,6 +30,11 @@ command -v etcd >/dev/null || { echo "etcd is required (apt-get install etcd-ser
 command -v kubectl >/dev/null || { echo "kubectl is required on PATH" >&2; exit 1; }
 kubectl_dir="$(dirname "$(readlink -f "$(command -v kubectl)")")"
 [ -x "$kubectl_dir/kubectl.1.28" ] || { echo "kubectl.1.28 is required beside $kubectl_dir/kubectl" >&2; exit 1; }
+
+command -v python3 >/dev/null || { echo "python3 is required for the pymesos tests" >&2; exit 1; }
+export KUMOS_PYMESOS_VENV="${KUMOS_PYMESOS_VENV:-${TMPDIR:-/tmp}/kumos-pymesos-venv}"
+echo "==> pymesos virtualenv in $KUMOS_PYMESOS_VENV"
+bash conformance/python/setup-pymesos.sh "$KUMOS_PYMESOS_VENV"
 
 echo "==> cargo fmt --check"
 cargo fmt --all --check

@@ -24,6 +24,7 @@ pub struct KumosServer {
     prefix: String,
     child: Option<Child>,
     url: String,
+    master: Option<String>,
 }
 
 impl KumosServer {
@@ -47,6 +48,7 @@ impl KumosServer {
             prefix,
             child: None,
             url: String::new(),
+            master: None,
         };
         server.spawn()?;
         Ok(server)
@@ -87,10 +89,20 @@ impl KumosServer {
             .find(|w| w.starts_with("https://") || w.starts_with("http://"))
             .with_context(|| format!("kumos did not report its URL: {line:?}"))?
             .to_string();
+        self.master = line
+            .split("master: ")
+            .nth(1)
+            .and_then(|m| m.split(|c: char| c == ')' || c.is_whitespace()).next())
+            .map(str::to_string);
         crate::eventually(Duration::from_secs(60), "kumos /readyz", || {
             let out = self.curl(&["-sf", &format!("{}/readyz", self.url)]).ok()?;
             (out.status.success() && out.stdout == b"ok").then_some(())
         })
+    }
+
+    /// The built-in master's URL (`http://127.0.0.1:PORT`), as the server reported it.
+    pub fn master_url(&self) -> Option<&str> {
+        self.master.as_deref()
     }
 
     /// The API server's base URL (`https://127.0.0.1:PORT`).

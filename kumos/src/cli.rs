@@ -113,8 +113,8 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 #[derive(Debug, Clone, Args)]
 pub struct MasterArgs {
     /// Address of the Mesos v1 HTTP API (scheduler, operator, state) and the agent protocol.
-    #[arg(long = "master-listen", default_value = "127.0.0.1:5050")]
-    pub listen: SocketAddr,
+    #[arg(long, default_value = "127.0.0.1:5050")]
+    pub master_listen: SocketAddr,
     /// Time between allocation cycles; events (new agent, REVIVE, freed resources) also trigger one.
     #[arg(long, default_value = "1s", value_parser = parse_duration)]
     pub allocation_interval: Duration,
@@ -204,6 +204,25 @@ pub struct ServerArgs {
     /// How the local agents run tasks.
     #[arg(long, value_enum, default_value_t = Runtime::Process)]
     pub runtime: Runtime,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn flags_are_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("15secs"), Ok(Duration::from_secs(15)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert!(parse_duration("5 parsecs").is_err());
+    }
 }
 
 /// Runs the chosen subcommand.

@@ -92,9 +92,9 @@ pub async fn start_master(
     store: Arc<dyn Storage>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<RunningMaster> {
-    let listener = TcpListener::bind(args.listen)
+    let listener = TcpListener::bind(args.master_listen)
         .await
-        .with_context(|| format!("binding the master to {}", args.listen))?;
+        .with_context(|| format!("binding the master to {}", args.master_listen))?;
     let addr = listener.local_addr()?;
     let secret_path = args
         .agent_secret_file

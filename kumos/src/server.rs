@@ -94,7 +94,7 @@ pub async fn run_apiserver(args: ApiArgs) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     let store = Store::open(&args.store).await?;
     let signal_task = tokio::spawn(signals(shutdown.clone()));
-    let served = serve_api(&args, store.storage(), shutdown.clone()).await;
+    let served = serve_api(&args, store.storage(), None, shutdown.clone()).await;
     shutdown.cancel();
     let _ = signal_task.await;
     store.close().await;
@@ -111,10 +111,10 @@ pub async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
     let master =
         crate::master::start_master(&args.master, &data_dir, store.storage(), shutdown.clone())
             .await?;
-    println!("kumos: master on http://{}", master.addr);
     let agents = crate::agent::start_local_agents(&args, &master, shutdown.clone()).await?;
     let signal_task = tokio::spawn(signals(shutdown.clone()));
-    let served = serve_api(&args.api, store.storage(), shutdown.clone()).await;
+    let note = format!("master: http://{}", master.addr);
+    let served = serve_api(&args.api, store.storage(), Some(note), shutdown.clone()).await;
     shutdown.cancel();
     let _ = signal_task.await;
     agents.shutdown().await;
@@ -123,10 +123,12 @@ pub async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
     served
 }
 
-/// Serves the Kubernetes API on `store` until `shutdown` is cancelled.
+/// Serves the Kubernetes API on `store` until `shutdown` is cancelled. The first line on stdout names
+/// the API URL (tests read it), then the kubeconfig and `note`.
 async fn serve_api(
     args: &ApiArgs,
     store: Arc<dyn Storage>,
+    note: Option<String>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let cache = CacheConfig {
@@ -164,7 +166,13 @@ async fn serve_api(
         &path,
         &kubeconfig::render(&url, ca.as_deref(), token.as_deref())?,
     )?;
-    println!("kumos: serving on {url} (kubeconfig: {})", path.display());
+    match note {
+        Some(n) => println!(
+            "kumos: serving on {url} (kubeconfig: {}; {n})",
+            path.display()
+        ),
+        None => println!("kumos: serving on {url} (kubeconfig: {})", path.display()),
+    }
     apiserver::serve::serve(listener, app, tls, shutdown)
         .await
         .context("serving the API")

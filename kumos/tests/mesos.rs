@@ -203,3 +203,51 @@ fn agent_loss_and_master_restart_keep_pymesos_tasks_straight() -> anyhow::Result
     assert_eq!(running[0]["id"], on_b.as_str());
     Ok(())
 }
+
+/// `kumos server --agents 2`: the built-in master has both local agents, each with its own slice
+/// of ports, and runs a pymesos task on them.
+#[test]
+fn kumos_server_runs_local_agents_under_its_master() -> anyhow::Result<()> {
+    let server = conformance::KumosServer::start_with(
+        bin(),
+        conformance::Store::Embedded,
+        &["--agents", "2", "--agent-resources", "cpus:1;mem:512"],
+    )?;
+    let master = server
+        .master_url()
+        .ok_or_else(|| anyhow::anyhow!("kumos server did not report its master"))?
+        .trim_start_matches("http://")
+        .to_string();
+    let slaves = conformance::eventually(WAIT, "two local agents", || {
+        let out = std::process::Command::new("curl")
+            .args(["-sf", &format!("http://{master}/slaves")])
+            .output()
+            .ok()?;
+        let j: Json = serde_json::from_slice(&out.stdout).ok()?;
+        let s = j["slaves"].as_array()?.clone();
+        (s.len() == 2).then_some(s)
+    })?;
+    let mut hosts: Vec<&str> = slaves
+        .iter()
+        .filter_map(|s| s["hostname"].as_str())
+        .collect();
+    hosts.sort();
+    assert_eq!(hosts, ["agent-0", "agent-1"]);
+    let ports: Vec<&str> = slaves
+        .iter()
+        .filter_map(|s| s["resources"]["ports"].as_str())
+        .collect();
+    assert!(
+        ports.contains(&"[31000-31499]") && ports.contains(&"[31500-31999]"),
+        "{ports:?}"
+    );
+    let sched = PymesosScheduler::start("launch", &master, &[("REFUSE_SECONDS", "1")])?;
+    sched.wait_for(WAIT, "TASK_FINISHED", |e| {
+        is_event(
+            e,
+            "update",
+            &[("task_id", "task-1"), ("state", "TASK_FINISHED")],
+        )
+    })?;
+    Ok(())
+}
