@@ -439,7 +439,12 @@ async fn body_without_type_is_400() {
             r#"{"subscribe":{}}"#,
         ))
         .await;
-    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    assert_error(
+        resp,
+        StatusCode::BAD_REQUEST,
+        "Failed to validate scheduler::Call: Expecting 'type' to be present",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -507,7 +512,59 @@ async fn subscribe_accepting_html_is_406() {
             &[("accept", "text/html")],
         )
         .await;
-    assert_eq!(resp.status(), StatusCode::NOT_ACCEPTABLE);
+    assert_error(
+        resp,
+        StatusCode::NOT_ACCEPTABLE,
+        "Expecting 'Accept' to allow 'application/x-protobuf' or 'application/json'",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn subscribe_accepting_any_or_json_succeeds() {
+    let h = Harness::new().await;
+    for accept in [
+        "*/*",
+        "application/json",
+        "text/html, application/json;q=0.9",
+    ] {
+        let resp = h
+            .post(
+                SCHEDULER,
+                &json!({"type": "SUBSCRIBE", "subscribe": {"framework_info": fw_info()}}),
+                &[("accept", accept)],
+            )
+            .await;
+        assert_eq!(resp.status(), StatusCode::OK, "{accept}");
+        assert_eq!(Stream::new(resp).next().await["type"], "SUBSCRIBED");
+    }
+}
+
+#[tokio::test]
+async fn missing_content_type_is_400() {
+    let h = Harness::new().await;
+    let resp = h
+        .send(raw_post(SCHEDULER, None, r#"{"type":"SUBSCRIBE"}"#))
+        .await;
+    assert_error(
+        resp,
+        StatusCode::BAD_REQUEST,
+        "Expecting 'Content-Type' to be present",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn unknown_fields_in_a_call_are_ignored() {
+    let h = Harness::new().await;
+    let s = h.subscribe(fw_info()).await;
+    let resp = h
+        .call(
+            Some(&s.stream_id),
+            json!({"type": "REVIVE", "framework_id": {"value": s.id, "x": 1}, "bogus": true}),
+        )
+        .await;
+    assert_accepted(resp).await;
 }
 
 // ---- 4. Agent protocol ---------------------------------------------------------------------
