@@ -86,10 +86,10 @@ pub(crate) fn parse_call(
     body: &[u8],
     what: &str,
 ) -> Result<Json, (u16, String)> {
-    let ct = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
+    let Some(ct) = headers.get(header::CONTENT_TYPE) else {
+        return Err((400, "Expecting 'Content-Type' to be present".into()));
+    };
+    let ct = ct.to_str().unwrap_or("");
     let mime = ct.split(';').next().unwrap_or("").trim();
     if mime == "application/x-protobuf" {
         return Err((

@@ -165,16 +165,17 @@ pub(super) async fn call(
 }
 
 fn subscribe(h: MasterHandle, headers: &HeaderMap, call: &Json) -> Response {
+    // Mesos checks 'Accept' before 'Mesos-Stream-Id', with these texts.
+    if !accepts_json(headers) {
+        return error(
+            406,
+            "Expecting 'Accept' to allow 'application/x-protobuf' or 'application/json'",
+        );
+    }
     if stream_id(headers).is_some() {
         return error(
             400,
             "Subscribe calls should not include the 'Mesos-Stream-Id' header",
-        );
-    }
-    if !accepts_json(headers) {
-        return error(
-            406,
-            "Expecting 'Accept' to allow application/json or application/x-protobuf",
         );
     }
     let sid = uuid::Uuid::new_v4().to_string();
