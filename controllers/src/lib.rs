@@ -2,6 +2,8 @@
 //! controllers, all talking to the API server through the `kube` crate like any controller.
 
 pub mod context;
+pub mod events;
+pub mod framework;
 
 pub use context::{client_from_kubeconfig, Context};
 
@@ -19,8 +21,10 @@ pub struct ControllersConfig {
 pub async fn run_all(ctx: Context, config: ControllersConfig) {
     let tracker = TaskTracker::new();
     // Each controller is one owned task; they stop on ctx.shutdown.
-    let _ = &config;
+    tracker.spawn(framework::run(
+        ctx.clone(),
+        framework::FrameworkConfig::new(&config.master_url),
+    ));
     tracker.close();
     tracker.wait().await;
-    let _ = ctx;
 }

@@ -52,7 +52,12 @@ pub fn argv(command: &Json) -> Result<Vec<String>, String> {
     let args: Vec<String> = command
         .get("arguments")
         .and_then(Json::as_array)
-        .map(|a| a.iter().filter_map(Json::as_str).map(str::to_string).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(Json::as_str)
+                .map(str::to_string)
+                .collect()
+        })
         .unwrap_or_default();
     // Mesos: `value` is the executable and `arguments` the whole argv (argv[0] included). With
     // neither, the container runs its image's default command (docker); a process has none.
