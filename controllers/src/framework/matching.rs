@@ -200,7 +200,7 @@ mod tests {
     fn reasons_per_node_in_kube_words() {
         let offers = [
             offer("a", 1.0, 1000.0, &[("zone", "x")]),
-            offer("b", 1.0, 10.0, &[]),
+            offer("b", 1.0, 10.0, &[("zone", "y")]),
         ];
         let mut p = pod(0.5, 100.0);
         p.node_selector.insert("zone".into(), "y".into());
