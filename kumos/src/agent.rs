@@ -138,6 +138,8 @@ pub async fn start_local_agents(
             secret: master.secret.clone(),
             work_dir: args.api.store.data_dir.join("agents").join(i.to_string()),
             hostname: format!("agent-{i}"),
+            // Local agents share this host: each listens on a free loopback port.
+            ip: std::net::Ipv4Addr::LOCALHOST.into(),
             port: 0,
             resources: resources_json(&resources)?,
             attributes: json!([]),
@@ -172,6 +174,7 @@ pub async fn run_agent(args: AgentArgs) -> anyhow::Result<()> {
         secret,
         work_dir: args.work_dir.clone(),
         hostname: args.hostname.clone().unwrap_or_else(default_hostname),
+        ip: args.ip,
         port: args.port,
         resources: resources_json(&resources)?,
         attributes: parse_attributes(args.attributes.as_deref().unwrap_or(""))?,

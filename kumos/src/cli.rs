@@ -1,6 +1,6 @@
 //! Command-line interface: subcommands and their flags.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -161,7 +161,10 @@ pub struct AgentArgs {
     /// Hostname reported to the master (default: this machine's).
     #[arg(long)]
     pub hostname: Option<String>,
-    /// Port of the agent's HTTP endpoint.
+    /// Address of the agent's HTTP endpoint (container logs for the API server).
+    #[arg(long, default_value = "127.0.0.1")]
+    pub ip: IpAddr,
+    /// Port of the agent's HTTP endpoint (0 picks a free one; the master learns the real one).
     #[arg(long, default_value_t = 5051)]
     pub port: u16,
     /// How tasks run.

@@ -3,15 +3,19 @@
 //! re-registering whenever the master goes away.
 
 mod checkpoint;
+pub mod http;
 pub mod launch;
+pub mod logindex;
 pub mod status;
 
 use crate::containerizer::{Containerizer, TaskEvent};
 use checkpoint::{Checkpoint, TaskRecord};
+use logindex::LogIndex;
 use offer_scheduler::client::{ClientError, EventStream, MasterClient};
 use serde_json::{json, Value as Json};
 use status::{Backoff, StatusQueues, TaskKey};
 use std::collections::{BTreeMap, HashMap};
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -29,7 +33,10 @@ pub struct AgentConfig {
     pub work_dir: PathBuf,
     /// Hostname reported to the master.
     pub hostname: String,
-    /// Port of the agent's HTTP endpoint.
+    /// Address the agent's HTTP endpoint (container logs) listens on.
+    pub ip: IpAddr,
+    /// Port of the agent's HTTP endpoint; 0 picks a free one. The port actually bound is the
+    /// one reported to the master.
     pub port: u16,
     /// Total resources (Mesos `Resource` JSON list).
     pub resources: Json,
@@ -51,6 +58,15 @@ pub enum AgentError {
         #[source]
         source: std::io::Error,
     },
+    /// The HTTP endpoint could not listen.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The failure.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// Default kill grace period when the task has no kill policy (Mesos: 3 s).
@@ -67,6 +83,8 @@ struct Agent {
     by_container: HashMap<String, TaskKey>,
     queues: StatusQueues,
     stream: Option<String>,
+    /// Where each task's logs are, shared with the HTTP endpoint.
+    logs: LogIndex,
 }
 
 fn container_task_id(key: &TaskKey) -> String {
@@ -79,14 +97,25 @@ fn id_of(j: &Json, field: &str) -> Option<String> {
 }
 
 /// Runs an agent until `token` is cancelled; `events` is the receiving end of the channel the
-/// containerizer was built with.
+/// containerizer was built with. The agent's HTTP endpoint ([`http`]) serves on `cfg.ip` and
+/// `cfg.port` meanwhile.
 pub async fn run(
-    cfg: AgentConfig,
+    mut cfg: AgentConfig,
     containerizer: Arc<dyn Containerizer>,
     mut events: UnboundedReceiver<TaskEvent>,
     token: CancellationToken,
 ) -> Result<(), AgentError> {
-    let mut agent = Agent::load(cfg, containerizer)?;
+    let listener = http::bind(cfg.ip, cfg.port).await?;
+    if let Ok(addr) = listener.local_addr() {
+        cfg.port = addr.port();
+    }
+    let logs = LogIndex::default();
+    let server = http::Server::spawn(
+        listener,
+        http::router(logs.clone(), &cfg.secret),
+        token.child_token(),
+    );
+    let mut agent = Agent::load(cfg, containerizer, logs)?;
     agent.recover();
     let mut retry = Duration::from_millis(200);
     loop {
@@ -116,18 +145,26 @@ pub async fn run(
         }
         retry = (retry * 2).min(Duration::from_secs(5));
     }
+    agent.logs.finish_all();
+    server.join().await;
     agent.containerizer.shutdown().await;
     Ok(())
 }
 
 impl Agent {
-    fn load(cfg: AgentConfig, containerizer: Arc<dyn Containerizer>) -> Result<Agent, AgentError> {
+    fn load(
+        cfg: AgentConfig,
+        containerizer: Arc<dyn Containerizer>,
+        logs: LogIndex,
+    ) -> Result<Agent, AgentError> {
         let checkpoint = Checkpoint::new(cfg.work_dir.clone());
         let (agent_id, records) = checkpoint.load()?;
         let mut queues = StatusQueues::new(cfg.backoff);
         let mut tasks = BTreeMap::new();
         for (rec, pending) in records {
             let key = (rec.framework_id.clone(), rec.task_id.clone());
+            // No process survives a restart: the logs stay readable, never followed.
+            logs.insert(&key, checkpoint.sandbox(&key), &rec.info, true);
             queues.restore(key.clone(), pending);
             tasks.insert(key, rec);
         }
@@ -145,6 +182,7 @@ impl Agent {
             by_container: HashMap::new(),
             queues,
             stream: None,
+            logs,
         })
     }
 
@@ -357,6 +395,7 @@ impl Agent {
             executor_id: executor,
         };
         self.tasks.insert(key.clone(), record);
+        self.logs.insert(&key, sandbox.clone(), &task, false);
         self.save(&key);
         let cid = container_task_id(&key);
         let failure = match launch::task_spec(&task, &cid, &sandbox) {
@@ -441,6 +480,9 @@ impl Agent {
             .to_string();
         if let Some(r) = self.tasks.get_mut(key) {
             r.state = state;
+            if r.is_terminal() {
+                self.logs.finish(key);
+            }
         }
         let update = json!({"framework_id": {"value": key.0}, "status": status});
         self.queues.push(key.clone(), update, Instant::now());
