@@ -8,6 +8,7 @@
 // path, so its size does not matter and boxing every `Result` would only add noise.
 #![allow(clippy::result_large_err)]
 
+pub mod agents;
 pub mod auth;
 pub mod defaults;
 pub mod discovery;

@@ -9,6 +9,7 @@ mod list;
 mod namespace;
 mod object;
 mod patch;
+mod podlog;
 mod request;
 mod service_ip;
 mod subresource;
@@ -20,6 +21,8 @@ mod tests;
 mod tests_delete;
 #[cfg(test)]
 mod tests_dry_run;
+#[cfg(test)]
+mod tests_podlog;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -32,6 +35,7 @@ use axum::routing::any;
 use axum::Router;
 use tokio_util::sync::CancellationToken;
 
+use crate::agents::{AgentAccess, AgentClient};
 use crate::error::ApiError;
 use crate::resources::{ResourceInfo, RESOURCES};
 use crate::storage::Storage;
@@ -49,6 +53,7 @@ pub struct AppState {
 struct Inner {
     storage: Arc<dyn Storage>,
     caches: HashMap<&'static str, Arc<WatchCache>>,
+    agents: AgentClient,
 }
 
 impl AppState {
@@ -81,8 +86,28 @@ impl AppState {
             caches.insert(resource.name, cache);
         }
         Ok(AppState {
-            inner: Arc::new(Inner { storage, caches }),
+            inner: Arc::new(Inner {
+                storage,
+                caches,
+                agents: AgentClient::new(AgentAccess::default()),
+            }),
         })
+    }
+
+    /// This state, reaching agents (for `pods/log`) with `access`.
+    pub fn with_agent_access(self, access: AgentAccess) -> AppState {
+        AppState {
+            inner: Arc::new(Inner {
+                storage: self.inner.storage.clone(),
+                caches: self.inner.caches.clone(),
+                agents: AgentClient::new(access),
+            }),
+        }
+    }
+
+    /// The client for agents.
+    pub fn agents(&self) -> &AgentClient {
+        &self.inner.agents
     }
 
     /// The backing store.

@@ -1,5 +1,5 @@
-//! Subresources: `status` (pods, rcs, services, namespaces, nodes), `pods/binding`, `pods/log` (a
-//! placeholder until agents run containers), `replicationcontrollers/scale` and `namespaces/finalize`.
+//! Subresources: `status` (pods, rcs, services, namespaces, nodes), `pods/binding`, `pods/log`
+//! (proxied to the agent, see `podlog`), `replicationcontrollers/scale` and `namespaces/finalize`.
 
 use axum::body::Body;
 use axum::http::{HeaderMap, Method};
@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use super::object::{meta_mut, meta_str};
 use super::request::{self, Query, Target};
 use super::write::{self, Part};
-use super::{crud, patch, AppState};
+use super::{crud, patch, podlog, AppState};
 use crate::error::ApiError;
 
 /// Dispatches a subresource request.
@@ -31,7 +31,7 @@ pub async fn handle(
             crud::patch_part(state, target, query, headers, body, Part::Status).await
         }
         ("binding", Method::POST) => bind(state, target, query, headers, body).await,
-        ("log", Method::GET) => log(state, target, query).await,
+        ("log", Method::GET) => podlog::log(state, target, query).await,
         ("scale", Method::GET) => {
             let (rc, _) = write::read(state, target).await?;
             Ok(request::json(200, &scale_of(&rc), &[]))
@@ -87,20 +87,6 @@ async fn bind(
         &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
         &[],
     ))
-}
-
-/// GET pods/{name}/log: until an agent runs the pod's containers there is no log to show.
-async fn log(state: &AppState, target: &Target, query: &Query) -> Result<Response, ApiError> {
-    let (pod, _) = write::read(state, target).await?;
-    let first = pod
-        .pointer("/spec/containers/0/name")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    let container = query.get("container").unwrap_or(first);
-    Err(ApiError::bad_request(format!(
-        "container \"{container}\" in pod \"{}\" is waiting to start: ContainerCreating",
-        target.name()
-    )))
 }
 
 /// The autoscaling/v1 Scale view of a replication controller.
