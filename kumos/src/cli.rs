@@ -20,7 +20,7 @@ enum Command {
     /// Everything in one process: API server, controllers, master and local agents.
     Server(ServerArgs),
     /// The API server alone.
-    Apiserver(ApiArgs),
+    Apiserver(ApiserverArgs),
     /// The Mesos-style master alone.
     Master(MasterOnlyArgs),
     /// One agent, registered with a master.
@@ -87,6 +87,19 @@ pub struct ApiArgs {
     /// Serve plain HTTP without authentication (tests only).
     #[arg(long)]
     pub insecure_http: bool,
+}
+
+/// Flags of `kumos apiserver`.
+#[derive(Debug, Clone, Args)]
+pub struct ApiserverArgs {
+    #[command(flatten)]
+    pub api: ApiArgs,
+    /// The master's URL, for finding the agent of a node without an address (`pods/log`).
+    #[arg(long)]
+    pub master_url: Option<String>,
+    /// File holding the agent secret the API server presents to agents (`pods/log`).
+    #[arg(long)]
+    pub agent_secret_file: Option<PathBuf>,
 }
 
 /// Parses `15s`, `500ms`, `2m`, `1h`, `15secs` (Mesos spelling) or a bare number of seconds.

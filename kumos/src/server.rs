@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use anyhow::Context;
+use apiserver::agents::AgentAccess;
 use apiserver::routes::AppState;
 use apiserver::storage::embedded::{EmbeddedConfig, EmbeddedStore};
 use apiserver::storage::etcd::{EtcdConfig, EtcdStore};
@@ -12,7 +13,7 @@ use apiserver::watch::CacheConfig;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::cli::{ApiArgs, ServerArgs, StoreArgs, StoreKind};
+use crate::cli::{ApiArgs, ApiserverArgs, ServerArgs, StoreArgs, StoreKind};
 use crate::kubeconfig;
 
 /// An opened store, kept concrete so it can be closed on shutdown.
@@ -88,13 +89,27 @@ pub async fn signals(token: CancellationToken) {
 }
 
 /// Runs the API server until a signal arrives.
-pub async fn run_apiserver(args: ApiArgs) -> anyhow::Result<()> {
+pub async fn run_apiserver(args: ApiserverArgs) -> anyhow::Result<()> {
+    let secret = match &args.agent_secret_file {
+        Some(path) => Some(
+            std::fs::read_to_string(path)
+                .with_context(|| format!("reading the agent secret {}", path.display()))?
+                .trim()
+                .to_string(),
+        ),
+        None => None,
+    };
+    let agents = AgentAccess {
+        master_url: args.master_url.clone(),
+        secret,
+    };
+    let args = args.api;
     std::fs::create_dir_all(&args.store.data_dir)
         .with_context(|| format!("creating {}", args.store.data_dir.display()))?;
     let shutdown = CancellationToken::new();
     let store = Store::open(&args.store).await?;
     let signal_task = tokio::spawn(signals(shutdown.clone()));
-    let served = serve_api(&args, store.storage(), None, shutdown.clone()).await;
+    let served = serve_api(&args, store.storage(), agents, None, shutdown.clone()).await;
     shutdown.cancel();
     let _ = signal_task.await;
     store.close().await;
@@ -113,8 +128,20 @@ pub async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
             .await?;
     let agents = crate::agent::start_local_agents(&args, &master, shutdown.clone()).await?;
     let signal_task = tokio::spawn(signals(shutdown.clone()));
-    let note = format!("master: http://{}", master.addr);
-    let served = serve_api(&args.api, store.storage(), Some(note), shutdown.clone()).await;
+    let master_url = format!("http://{}", master.addr);
+    let note = format!("master: {master_url}");
+    let access = AgentAccess {
+        master_url: Some(master_url),
+        secret: Some(master.secret.clone()),
+    };
+    let served = serve_api(
+        &args.api,
+        store.storage(),
+        access,
+        Some(note),
+        shutdown.clone(),
+    )
+    .await;
     shutdown.cancel();
     let _ = signal_task.await;
     agents.shutdown().await;
@@ -123,11 +150,13 @@ pub async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
     served
 }
 
-/// Serves the Kubernetes API on `store` until `shutdown` is cancelled. The first line on stdout names
-/// the API URL (tests read it), then the kubeconfig and `note`.
+/// Serves the Kubernetes API on `store` until `shutdown` is cancelled, reaching agents with
+/// `agents` for `pods/log`. The first line on stdout names the API URL (tests read it), then the
+/// kubeconfig and `note`.
 async fn serve_api(
     args: &ApiArgs,
     store: Arc<dyn Storage>,
+    agents: AgentAccess,
     note: Option<String>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
@@ -137,7 +166,8 @@ async fn serve_api(
     };
     let state = AppState::with_cache_config(store, cache, shutdown.child_token())
         .await
-        .map_err(|e| anyhow::anyhow!("initialising the API: {}", e.message))?;
+        .map_err(|e| anyhow::anyhow!("initialising the API: {}", e.message))?
+        .with_agent_access(agents);
     let listener = TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("binding {}", args.listen))?;

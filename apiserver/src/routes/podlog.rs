@@ -50,7 +50,10 @@ pub(super) fn choose_container<'a>(
                 go_list(&main)
             );
             if !init.is_empty() {
-                msg.push_str(&format!(" or one of the init containers: {}", go_list(&init)));
+                msg.push_str(&format!(
+                    " or one of the init containers: {}",
+                    go_list(&init)
+                ));
             }
             if !ephemeral.is_empty() {
                 msg.push_str(&format!(
@@ -101,8 +104,7 @@ pub(super) fn agent_query(query: &Query, name: &str, uid: &str) -> Result<String
                 field: "".into(),
             });
         }
-        let parsed =
-            time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339);
+        let parsed = time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339);
         if parsed.is_err() {
             return Err(ApiError::bad_request(format!(
                 "parsing time \"{t}\" as \"2006-01-02T15:04:05Z07:00\": cannot parse"
@@ -150,7 +152,9 @@ fn agent_error(e: AgentError, name: &str) -> ApiError {
             ..ApiError::new(404, "NotFound", body)
         },
         AgentError::Status { status, body } if status == 401 || status == 403 => {
-            ApiError::internal(format!("the agent refused the API server ({status}): {body}"))
+            ApiError::internal(format!(
+                "the agent refused the API server ({status}): {body}"
+            ))
         }
         other => ApiError::internal(other),
     }

@@ -62,7 +62,8 @@ async fn env() -> Env {
     });
     let master = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let master_url = format!("http://{}", master.local_addr().unwrap());
-    let slaves = json!({"slaves": [{"hostname": "agent-0.invalid", "port": agent_port, "active": true}]});
+    let slaves =
+        json!({"slaves": [{"hostname": "agent-0.invalid", "port": agent_port, "active": true}]});
     let app = axum::Router::new().route(
         "/slaves",
         get(move || {
@@ -177,7 +178,9 @@ async fn container_choice_as_kube() {
         message(&body),
         "a container name must be specified for pod two, choose one of: [a b]"
     );
-    let (s, body) = env.call("GET", &format!("{PODS}/two/log?container=x"), None).await;
+    let (s, body) = env
+        .call("GET", &format!("{PODS}/two/log?container=x"), None)
+        .await;
     assert_eq!(s, 400);
     assert_eq!(message(&body), "container x is not valid for pod two");
     let (s, body) = env.call("GET", &format!("{PODS}/nope/log"), None).await;

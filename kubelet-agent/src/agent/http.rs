@@ -41,7 +41,10 @@ struct HttpState {
 /// The endpoint's routes over `index`, accepting requests that carry `secret`.
 pub fn router(index: LogIndex, secret: &str) -> Router {
     Router::new()
-        .route("/containerLogs/{namespace}/{pod}/{container}", get(pod_logs))
+        .route(
+            "/containerLogs/{namespace}/{pod}/{container}",
+            get(pod_logs),
+        )
         .route("/tasks/{framework}/{task}/logs", get(task_logs))
         .with_state(HttpState {
             index,
@@ -106,7 +109,9 @@ fn log_options(q: &HashMap<String, String>, now: OffsetDateTime) -> Result<LogOp
     let tail_lines = match q.get("tailLines") {
         None => None,
         Some(v) => Some(v.parse::<usize>().map_err(|_| {
-            bad_request(format!("tailLines: Invalid value: {v:?}: must be greater than or equal to 0"))
+            bad_request(format!(
+                "tailLines: Invalid value: {v:?}: must be greater than or equal to 0"
+            ))
         })?),
     };
     let since = match (q.get("sinceSeconds"), q.get("sinceTime")) {
@@ -117,12 +122,16 @@ fn log_options(q: &HashMap<String, String>, now: OffsetDateTime) -> Result<LogOp
         }
         (Some(secs), None) => {
             let secs = secs.parse::<i64>().ok().filter(|s| *s > 0).ok_or_else(|| {
-                bad_request(format!("sinceSeconds: Invalid value: {secs:?}: must be greater than 0"))
+                bad_request(format!(
+                    "sinceSeconds: Invalid value: {secs:?}: must be greater than 0"
+                ))
             })?;
             Some(now - time::Duration::seconds(secs))
         }
         (None, Some(t)) => Some(OffsetDateTime::parse(t, &Rfc3339).map_err(|_| {
-            bad_request(format!("sinceTime: Invalid value: {t:?}: must be an RFC3339 time"))
+            bad_request(format!(
+                "sinceTime: Invalid value: {t:?}: must be an RFC3339 time"
+            ))
         })?),
         (None, None) => None,
     };

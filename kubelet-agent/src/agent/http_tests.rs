@@ -59,12 +59,7 @@ async fn get(index: &LogIndex, uri: &str, secret: Option<&str>) -> (StatusCode, 
         .await
         .expect("response");
     let status = resp.status();
-    let body = resp
-        .into_body()
-        .collect()
-        .await
-        .expect("body")
-        .to_bytes();
+    let body = resp.into_body().collect().await.expect("body").to_bytes();
     (status, String::from_utf8_lossy(&body).into_owned())
 }
 
@@ -75,7 +70,12 @@ async fn serves_a_pod_containers_log() {
     let (status, body) = get(&f.index, "/containerLogs/ns/web/app", Some(SECRET)).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body, "line-1\nline-2\nline-3\n");
-    let (_, body) = get(&f.index, "/containerLogs/ns/web/app?tailLines=1", Some(SECRET)).await;
+    let (_, body) = get(
+        &f.index,
+        "/containerLogs/ns/web/app?tailLines=1",
+        Some(SECRET),
+    )
+    .await;
     assert_eq!(body, "line-3\n");
     let (_, body) = get(
         &f.index,
@@ -91,7 +91,12 @@ async fn serves_a_pod_containers_log() {
     )
     .await;
     assert_eq!(body, "line-2\nline-3\n");
-    let (status, _) = get(&f.index, "/containerLogs/ns/web/app?podUID=uid-1", Some(SECRET)).await;
+    let (status, _) = get(
+        &f.index,
+        "/containerLogs/ns/web/app?podUID=uid-1",
+        Some(SECRET),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
 }
 
@@ -109,10 +114,18 @@ async fn unknown_pods_and_containers_are_not_available() {
     let f = fixture();
     let (status, body) = get(&f.index, "/containerLogs/ns/web/x", Some(SECRET)).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    assert_eq!(body.trim(), r#"container "x" in pod "web" is not available"#);
+    assert_eq!(
+        body.trim(),
+        r#"container "x" in pod "web" is not available"#
+    );
     let (status, _) = get(&f.index, "/containerLogs/other/web/app", Some(SECRET)).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let (status, _) = get(&f.index, "/containerLogs/ns/web/app?podUID=uid-2", Some(SECRET)).await;
+    let (status, _) = get(
+        &f.index,
+        "/containerLogs/ns/web/app?podUID=uid-2",
+        Some(SECRET),
+    )
+    .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, _) = get(&f.index, "/tasks/fw-1/nope/logs", Some(SECRET)).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
@@ -132,7 +145,12 @@ async fn bad_parameters_and_missing_runs_are_bad_requests() {
         let (status, _) = get(&f.index, &uri, Some(SECRET)).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{q}");
     }
-    let (status, body) = get(&f.index, "/containerLogs/ns/web/app?previous=true", Some(SECRET)).await;
+    let (status, body) = get(
+        &f.index,
+        "/containerLogs/ns/web/app?previous=true",
+        Some(SECRET),
+    )
+    .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(
         body.trim(),
@@ -141,14 +159,22 @@ async fn bad_parameters_and_missing_runs_are_bad_requests() {
     std::fs::remove_dir_all(f.sandbox.join("logs")).expect("rm logs");
     let (status, body) = get(&f.index, "/containerLogs/ns/web/app", Some(SECRET)).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert!(body.contains("is waiting to start: ContainerCreating"), "{body}");
+    assert!(
+        body.contains("is waiting to start: ContainerCreating"),
+        "{body}"
+    );
 }
 
 #[tokio::test]
 async fn task_logs_of_plain_mesos_tasks() {
     let f = fixture();
     f.index.finish(&f.key);
-    let (status, body) = get(&f.index, "/tasks/fw-1/uid-1.app/logs?tailLines=2", Some(SECRET)).await;
+    let (status, body) = get(
+        &f.index,
+        "/tasks/fw-1/uid-1.app/logs?tailLines=2",
+        Some(SECRET),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body, "line-2\nline-3\n");
 }
@@ -169,8 +195,11 @@ async fn follow_streams_until_the_task_is_terminal() {
         .append(true)
         .open(&path)
         .expect("open log");
-    std::io::Write::write_all(&mut file, &format_cri_line(ts(4), LogStream::Stdout, b"line-4"))
-        .expect("append");
+    std::io::Write::write_all(
+        &mut file,
+        &format_cri_line(ts(4), LogStream::Stdout, b"line-4"),
+    )
+    .expect("append");
     let deadline = Duration::from_secs(30);
     let frame = tokio::time::timeout(deadline, body.frame())
         .await

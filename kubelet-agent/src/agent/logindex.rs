@@ -90,7 +90,12 @@ pub fn pod_of(info: &Json) -> Option<(PodContainer, String)> {
         pod: label(info, "kumos.io/pod-name")?.to_string(),
         container: label(info, "kumos.io/container")?.to_string(),
     };
-    Some((pc, label(info, "kumos.io/pod-uid").unwrap_or_default().to_string()))
+    Some((
+        pc,
+        label(info, "kumos.io/pod-uid")
+            .unwrap_or_default()
+            .to_string(),
+    ))
 }
 
 impl LogIndex {
