@@ -157,6 +157,9 @@ impl AgentProcess {
                 hostname,
                 "--status-update-retry",
                 "500ms",
+                // Several agents share this host: each takes a free port for its endpoint.
+                "--port",
+                "0",
             ])
             .env("KUMOS_LOG", "warn")
             .stdout(Stdio::piped())
