@@ -9,17 +9,16 @@ use std::time::Duration;
 
 use common::{dockerd, guard, sh, Harness};
 use kubelet_agent::containerizer::{
-    ContainerSpec, Containerizer, ContainerizerError, DockerConfig, DockerContainerizer,
-    DockerError, PortMapping, TaskPhase,
+    ContainerSpec, ContainerizerError, DockerConfig, DockerContainerizer, DockerError, PortMapping,
+    TaskPhase,
 };
 use kubelet_agent::logs::LogOptions;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// A container serving `index.html` containing `body` with busybox httpd on port 8080.
 fn web(body: &str) -> ContainerSpec {
-    let script = format!(
-        "mkdir -p /www && echo {body} > /www/index.html && exec httpd -f -p 8080 -h /www"
-    );
+    let script =
+        format!("mkdir -p /www && echo {body} > /www/index.html && exec httpd -f -p 8080 -h /www");
     sh("web", &script)
 }
 
@@ -104,7 +103,9 @@ async fn host_port_is_published_on_loopback() {
         .collect();
     assert!(!published.is_empty(), "{summaries:?}");
     assert!(
-        published.iter().all(|p| p.ip.as_deref() == Some("127.0.0.1")),
+        published
+            .iter()
+            .all(|p| p.ip.as_deref() == Some("127.0.0.1")),
         "{published:?}"
     );
     h.finish().await;
@@ -129,7 +130,9 @@ async fn restarted_agent_readopts_running_task() {
     );
     assert_eq!(h.cz.tasks().await, vec!["t".to_owned()]);
     assert_eq!(dockerd::containers(h.agent_id()).await.len(), before);
-    let again = guard("second recover", h.cz.recover()).await.expect("recover");
+    let again = guard("second recover", h.cz.recover())
+        .await
+        .expect("recover");
     assert!(again.is_empty(), "already adopted: {again:?}");
 
     h.wait_log("t", "main", "after").await;
@@ -166,7 +169,11 @@ async fn missing_program_fails_the_task() {
     h.launch(h.task("t", vec![missing])).await;
     let end = h.wait_terminal("t").await;
     assert_eq!(end.phase, TaskPhase::Failed, "{end:?}");
-    assert_eq!(end.containers[0].exit_code, Some(127), "docker-init: {end:?}");
+    assert_eq!(
+        end.containers[0].exit_code,
+        Some(127),
+        "docker-init: {end:?}"
+    );
     h.finish().await;
 }
 
@@ -179,7 +186,10 @@ async fn publishing_on_every_interface_is_refused() {
         .await
         .err()
         .expect("refused");
-    assert!(matches!(err, DockerError::UnspecifiedBindAddress(_)), "{err}");
+    assert!(
+        matches!(err, DockerError::UnspecifiedBindAddress(_)),
+        "{err}"
+    );
 }
 
 #[tokio::test]
