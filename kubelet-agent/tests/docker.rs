@@ -206,3 +206,16 @@ async fn env_and_working_dir_reach_the_container() {
     );
     h.finish().await;
 }
+
+#[tokio::test]
+async fn unterminated_last_line_is_logged() {
+    let mut h = Harness::docker().await;
+    h.launch(h.task("t", vec![sh("main", "echo one; echo -n two")]))
+        .await;
+    assert_eq!(h.wait_terminal("t").await.phase, TaskPhase::Finished);
+    assert_eq!(
+        h.log("t", "main", LogOptions::default()).await,
+        "one\ntwo\n"
+    );
+    h.finish().await;
+}

@@ -228,11 +228,15 @@ async fn copy_logs(
     log: LogWriter,
     resume_after: Option<OffsetDateTime>,
 ) {
+    // Docker keeps entries from this whole second on; the splitter drops those already
+    // copied (a time beyond i32 seconds falls back to the whole log).
+    let since = resume_after.map_or(0, |t| i32::try_from(t.unix_timestamp()).unwrap_or(0));
     let opts = LogsOptionsBuilder::new()
         .follow(true)
         .stdout(true)
         .stderr(true)
         .timestamps(true)
+        .since(since)
         .build();
     let mut frames = shared.docker.logs(&id, Some(opts));
     let mut splitter = LineSplitter {
@@ -276,5 +280,39 @@ mod tests {
             (None, &b"no-time here"[..])
         );
         assert_eq!(split_timestamp(b"plain"), (None, &b"plain"[..]));
+    }
+
+    #[tokio::test]
+    async fn frames_become_whole_lines_and_resumed_lines_are_skipped() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (log, _) = LogWriter::create(dir.path(), "c").await.expect("log");
+        let path = log.path().to_path_buf();
+        let resume_after = OffsetDateTime::parse("2024-01-01T00:00:01Z", &Rfc3339).ok();
+        let mut splitter = LineSplitter {
+            log,
+            resume_after,
+            partial: Default::default(),
+        };
+        let frames: [(LogStream, &[u8]); 5] = [
+            (LogStream::Stdout, b"2024-01-01T00:00:01Z copied before\n"),
+            (LogStream::Stdout, b"2024-01-01T00:00:02Z hel"),
+            (LogStream::Stderr, b"2024-01-01T00:00:03Z err\n"),
+            (LogStream::Stdout, b"2024-01-01T00:00:04Z lo\nwor"),
+            (LogStream::Stdout, b"2024-01-01T00:00:05Z ld"),
+        ];
+        for (stream, frame) in frames {
+            splitter.frame(stream, frame).await;
+        }
+        splitter.flush().await;
+        let text = std::fs::read_to_string(path).expect("read");
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "2024-01-01T00:00:03.000000000Z stderr F err",
+                "2024-01-01T00:00:02.000000000Z stdout F hello",
+                "2024-01-01T00:00:04.000000000Z stdout F world",
+            ]
+        );
     }
 }
