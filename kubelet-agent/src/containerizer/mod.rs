@@ -35,7 +35,8 @@ pub use simulated::{SimulatedConfig, SimulatedContainerizer};
 pub struct ContainerSpec {
     /// Container name (`"main"` for a Mesos command task); names its log directory.
     pub name: String,
-    /// Image reference; recorded, never pulled by the process or simulated containerizer.
+    /// Image reference; required and pulled when missing by the Docker containerizer,
+    /// recorded only by the process and simulated ones.
     pub image: Option<String>,
     /// The resolved command line, e.g. `["sh", "-c", "echo hi"]`.
     pub argv: Vec<String>,
@@ -46,9 +47,9 @@ pub struct ContainerSpec {
     /// Port mappings; the process containerizer passes each host port as `PORT<i>` and,
     /// when named, `PORT_<NAME>` (upper-cased, `-` replaced by `_`).
     pub ports: Vec<PortMapping>,
-    /// CPU share requested (recorded, not enforced).
+    /// CPU share requested (Docker: `cpus × 1024` CPU shares; otherwise recorded only).
     pub cpus: f64,
-    /// Memory in MiB requested (recorded, not enforced).
+    /// Memory in MiB requested (Docker: the memory limit; otherwise recorded only).
     pub mem_mb: f64,
 }
 
