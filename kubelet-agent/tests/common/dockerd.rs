@@ -8,53 +8,13 @@
 //! fails every Docker test: they are never skipped.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::OnceLock;
 
 use bollard::query_parameters::ListContainersOptionsBuilder;
 use bollard::Docker;
 
 /// The image the Docker tests run (imported offline by the setup script).
-pub const IMAGE: &str = "busybox:latest";
+pub use conformance::docker::{socket, IMAGE};
 
-static SOCKET: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-
-/// Starts dockerd (once per process) and returns its API socket; panics if it cannot.
-pub fn socket() -> PathBuf {
-    match SOCKET.get_or_init(start) {
-        Ok(socket) => socket.clone(),
-        Err(e) => panic!("the test dockerd could not be started: {e}"),
-    }
-}
-
-fn start() -> Result<PathBuf, String> {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/docker-test-env.sh");
-    let pid = std::process::id();
-    let dir = std::env::temp_dir().join(format!("kumos-dockerd-{pid}"));
-    let out = Command::new("bash")
-        .arg(&script)
-        .arg("start")
-        .arg(&dir)
-        .arg(pid.to_string())
-        .output()
-        .map_err(|e| format!("running {}: {e}", script.display()))?;
-    if !out.status.success() {
-        return Err(format!(
-            "{} failed ({}): {}",
-            script.display(),
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
-    let socket = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-    if socket.is_empty() {
-        return Err("the setup script printed no socket".to_owned());
-    }
-    Ok(PathBuf::from(socket))
-}
-
-/// A Docker client of the test dockerd, for checks behind the containerizer's back.
 pub async fn client() -> Docker {
     let socket = socket();
     let path = socket.to_str().expect("socket path is UTF-8");
