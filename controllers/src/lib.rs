@@ -2,6 +2,8 @@
 //! controllers, all talking to the API server through the `kube` crate like any controller.
 
 pub mod context;
+pub mod gc;
+pub mod replication;
 
 pub use context::{client_from_kubeconfig, Context};
 
@@ -20,7 +22,8 @@ pub async fn run_all(ctx: Context, config: ControllersConfig) {
     let tracker = TaskTracker::new();
     // Each controller is one owned task; they stop on ctx.shutdown.
     let _ = &config;
+    tracker.spawn(replication::run(ctx.clone()));
+    tracker.spawn(gc::run(ctx.clone()));
     tracker.close();
     tracker.wait().await;
-    let _ = ctx;
 }
