@@ -226,3 +226,85 @@ spec:
     let pods = live_pods(&k, ns, "app=adopt").expect("pods");
     assert_eq!(pods.len(), 1, "adoption must not add a pod");
 }
+
+/// A child process killed on drop (when a test fails half-way).
+struct Guard(Option<std::process::Child>);
+
+impl Guard {
+    /// Stops the process with SIGTERM and returns whether it exited successfully.
+    fn terminate(&mut self) -> bool {
+        let Some(mut child) = self.0.take() else {
+            return false;
+        };
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        child.wait().is_ok_and(|s| s.success())
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// `kumos controllers` against a separate `kumos apiserver`, stopped by SIGTERM.
+#[test]
+fn controllers_subcommand_against_a_separate_apiserver() {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut api = Command::new(kumos())
+        .arg("apiserver")
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["--listen", "127.0.0.1:0"])
+        .env("KUMOS_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("kumos apiserver");
+    let stdout = api.stdout.take().expect("stdout");
+    let mut api = Guard(Some(api));
+    // The first line is printed once the kubeconfig is written.
+    let mut line = String::new();
+    std::io::BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("apiserver output");
+    assert!(line.contains("serving on"), "{line}");
+    let kubeconfig = dir.path().join("kubeconfig");
+    let controllers = Command::new(kumos())
+        .arg("controllers")
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .args(["--master", "http://127.0.0.1:1"])
+        .env("KUMOS_LOG", "warn")
+        .spawn()
+        .expect("kumos controllers");
+    let mut controllers = Guard(Some(controllers));
+
+    let bin = kubectl_binaries().remove(0);
+    let k = Kubectl::new(&bin, &kubeconfig);
+    eventually(DEADLINE, "the API server answers", || {
+        k.run(&["get", "namespaces"]).status.success().then_some(())
+    })
+    .expect("API server");
+    let ns = "default";
+    k.run_stdin(
+        &["apply", "-n", ns, "-f", "-"],
+        &rc_manifest("solo", "solo", 2),
+    );
+    let uid = uid_of(&k, ns, "rc", "solo");
+    wait_owned_pods(&k, ns, "app=solo", "solo", &uid, 2);
+    wait_status(&k, ns, "solo", 2, 2);
+
+    assert!(
+        controllers.terminate(),
+        "kumos controllers exits 0 on SIGTERM"
+    );
+    assert!(api.terminate(), "kumos apiserver exits 0 on SIGTERM");
+}

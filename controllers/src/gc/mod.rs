@@ -43,18 +43,24 @@ pub async fn run(ctx: Context) {
     let mut sweep = tokio::time::interval(SWEEP_INTERVAL);
     sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
+        let work = tokio::select! {
+            _ = ctx.shutdown.cancelled() => return,
+            _ = sweep.tick() => None,
+            Some(deleted) = deletions.next() => Some(deleted),
+        };
+        let step = async {
+            let res = match &work {
+                None => sweep_all(&ctx.client).await,
+                Some(deleted) => owner_deleted(&ctx.client, deleted).await,
+            };
+            if let Err(err) = res {
+                tracing::warn!(%err, "garbage collector");
+            }
+        };
+        // A step in progress is abandoned on shutdown: the next start sweeps again.
         tokio::select! {
             _ = ctx.shutdown.cancelled() => return,
-            _ = sweep.tick() => {
-                if let Err(err) = sweep_all(&ctx.client).await {
-                    tracing::warn!(%err, "garbage collector sweep");
-                }
-            }
-            Some(deleted) = deletions.next() => {
-                if let Err(err) = owner_deleted(&ctx.client, &deleted).await {
-                    tracing::warn!(%err, "garbage collector");
-                }
-            }
+            _ = step => {}
         }
     }
 }
