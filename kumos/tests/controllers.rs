@@ -38,6 +38,16 @@ spec:
     )
 }
 
+/// `kubectl apply -f -` of `manifest`, which must succeed.
+fn apply(k: &Kubectl, ns: &str, manifest: &str) {
+    let out = k.run_stdin(&["apply", "-n", ns, "-f", "-"], manifest);
+    assert!(
+        out.status.success(),
+        "kubectl apply failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 fn get_json(k: &Kubectl, args: &[&str]) -> Option<Value> {
     let out = k.run(args);
     if !out.status.success() {
@@ -138,10 +148,7 @@ fn replication_controller_and_garbage_collector() {
     k.ok(&["create", "namespace", ns]);
 
     // Three replicas from the template, named from generateName, controlled by the RC.
-    k.run_stdin(
-        &["apply", "-n", ns, "-f", "-"],
-        &rc_manifest("web", "web", 3),
-    );
+    apply(&k, ns, &rc_manifest("web", "web", 3));
     let uid = uid_of(&k, ns, "rc", "web");
     let pods = wait_owned_pods(&k, ns, "app=web", "web", &uid, 3);
     for p in &pods {
@@ -212,11 +219,8 @@ spec:
       image: busybox
       command: ["sleep", "3600"]
 "#;
-    k.run_stdin(&["apply", "-n", ns, "-f", "-"], orphan);
-    k.run_stdin(
-        &["apply", "-n", ns, "-f", "-"],
-        &rc_manifest("adopter", "adopt", 1),
-    );
+    apply(&k, ns, orphan);
+    apply(&k, ns, &rc_manifest("adopter", "adopt", 1));
     let uid = uid_of(&k, ns, "rc", "adopter");
     let pods = wait_owned_pods(&k, ns, "app=adopt", "adopter", &uid, 1);
     assert_eq!(name_of(&pods[0]), "orphan");
@@ -225,6 +229,17 @@ spec:
     // Still one pod once the RC has settled.
     let pods = live_pods(&k, ns, "app=adopt").expect("pods");
     assert_eq!(pods.len(), 1, "adoption must not add a pod");
+}
+
+/// A pod whose only owner, of the given kind, does not exist.
+fn owned_pod(name: &str, api_version: &str, kind: &str) -> String {
+    format!(
+        r#"{{"apiVersion": "v1", "kind": "Pod",
+            "metadata": {{"name": "{name}", "ownerReferences": [
+                {{"apiVersion": "{api_version}", "kind": "{kind}", "name": "ghost",
+                  "uid": "6a1f0000-0000-4000-8000-000000000000"}}]}},
+            "spec": {{"containers": [{{"name": "app", "image": "busybox", "command": ["sleep", "3600"]}}]}}}}"#
+    )
 }
 
 /// A child process killed on drop (when a test fails half-way).
@@ -277,6 +292,18 @@ fn controllers_subcommand_against_a_separate_apiserver() {
         .expect("apiserver output");
     assert!(line.contains("serving on"), "{line}");
     let kubeconfig = dir.path().join("kubeconfig");
+    let bin = kubectl_binaries().remove(0);
+    let k = Kubectl::new(&bin, &kubeconfig);
+    let ns = "default";
+    // Before the controllers start: a pod whose only owner never existed (the first sweep collects
+    // it) and one owned by a kind the collector does not know (kept). Listing is in name order, so
+    // the sweep has looked at `a-foreign` once `dangling` is gone.
+    apply(
+        &k,
+        ns,
+        &owned_pod("dangling", "v1", "ReplicationController"),
+    );
+    apply(&k, ns, &owned_pod("a-foreign", "apps/v1", "ReplicaSet"));
     let controllers = Command::new(kumos())
         .arg("controllers")
         .arg("--kubeconfig")
@@ -287,17 +314,39 @@ fn controllers_subcommand_against_a_separate_apiserver() {
         .expect("kumos controllers");
     let mut controllers = Guard(Some(controllers));
 
-    let bin = kubectl_binaries().remove(0);
-    let k = Kubectl::new(&bin, &kubeconfig);
-    eventually(DEADLINE, "the API server answers", || {
-        k.run(&["get", "namespaces"]).status.success().then_some(())
+    eventually(DEADLINE, "the sweep at start", || {
+        let pod = k.run(&["get", "pod", "dangling", "-n", ns]);
+        (!pod.status.success()).then_some(())
     })
-    .expect("API server");
-    let ns = "default";
-    k.run_stdin(
-        &["apply", "-n", ns, "-f", "-"],
-        &rc_manifest("solo", "solo", 2),
+    .expect("the dangling pod collected");
+    k.ok(&["get", "pod", "a-foreign", "-n", ns]);
+
+    // A ConfigMap owned by a Service goes with it.
+    k.ok(&[
+        "create",
+        "service",
+        "clusterip",
+        "owner-svc",
+        "-n",
+        ns,
+        "--tcp=80:80",
+    ]);
+    let svc_uid = uid_of(&k, ns, "service", "owner-svc");
+    let cm = format!(
+        r#"{{"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {{"name": "owned-cm", "ownerReferences": [
+                {{"apiVersion": "v1", "kind": "Service", "name": "owner-svc", "uid": "{svc_uid}"}}]}},
+            "data": {{"a": "b"}}}}"#
     );
+    apply(&k, ns, &cm);
+    k.ok(&["get", "configmap", "owned-cm", "-n", ns]);
+    k.ok(&["delete", "service", "owner-svc", "-n", ns]);
+    eventually(DEADLINE, "the ConfigMap of a deleted Service", || {
+        let cm = k.run(&["get", "configmap", "owned-cm", "-n", ns]);
+        (!cm.status.success()).then_some(())
+    })
+    .expect("the owned ConfigMap collected");
+    apply(&k, ns, &rc_manifest("solo", "solo", 2));
     let uid = uid_of(&k, ns, "rc", "solo");
     wait_owned_pods(&k, ns, "app=solo", "solo", &uid, 2);
     wait_status(&k, ns, "solo", 2, 2);
