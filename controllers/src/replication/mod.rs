@@ -28,7 +28,7 @@ use logic::PodRef;
 /// How often every RC is reconciled even without events.
 const RESYNC: Duration = Duration::from_secs(60);
 /// Delay before retrying a failed reconcile.
-const RETRY: Duration = Duration::from_secs(2);
+const RETRY: Duration = Duration::from_secs(5);
 /// Pod creations and deletions in flight at once for one RC.
 const PARALLEL: usize = 16;
 
