@@ -4,6 +4,8 @@
 pub mod context;
 pub mod events;
 pub mod framework;
+pub mod gc;
+pub mod replication;
 
 pub use context::{client_from_kubeconfig, Context};
 
@@ -25,6 +27,8 @@ pub async fn run_all(ctx: Context, config: ControllersConfig) {
         ctx.clone(),
         framework::FrameworkConfig::new(&config.master_url),
     ));
+    tracker.spawn(replication::run(ctx.clone()));
+    tracker.spawn(gc::run(ctx.clone()));
     tracker.close();
     tracker.wait().await;
 }

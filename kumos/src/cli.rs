@@ -25,8 +25,8 @@ enum Command {
     Master(MasterOnlyArgs),
     /// One agent, registered with a master.
     Agent(AgentArgs),
-    /// The controllers alone (issue 6).
-    Controllers,
+    /// The controllers alone, against a running API server.
+    Controllers(ControllersArgs),
 }
 
 /// Where objects are stored.
@@ -194,6 +194,17 @@ pub struct MasterOnlyArgs {
     pub master: MasterArgs,
 }
 
+/// Flags of `kumos controllers`.
+#[derive(Debug, Clone, Args)]
+pub struct ControllersArgs {
+    /// Kubeconfig of the API server (the one `kumos apiserver` writes in its data directory).
+    #[arg(long)]
+    pub kubeconfig: PathBuf,
+    /// The master's URL.
+    #[arg(long, default_value = "http://127.0.0.1:5050")]
+    pub master: String,
+}
+
 /// Flags of the all-in-one server.
 #[derive(Debug, Clone, Args)]
 pub struct ServerArgs {
@@ -228,14 +239,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Apiserver(args) => crate::server::run_apiserver(args).await?,
         Command::Master(args) => crate::master::run_master(args).await?,
         Command::Agent(args) => crate::agent::run_agent(args).await?,
-        Command::Controllers => return Ok(not_yet("controllers", 6)),
+        Command::Controllers(args) => {
+            crate::server::run_controllers_only(args.kubeconfig, args.master).await?
+        }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn not_yet(role: &str, issue: u32) -> ExitCode {
-    eprintln!("kumos {role}: not implemented yet (see issue {issue})");
-    ExitCode::from(2)
 }
 
 #[cfg(test)]
