@@ -2,6 +2,9 @@
 //! controllers, all talking to the API server through the `kube` crate like any controller.
 
 pub mod context;
+pub mod endpoints;
+pub mod events;
+pub mod nodes;
 
 pub use context::{client_from_kubeconfig, Context};
 
@@ -19,8 +22,11 @@ pub struct ControllersConfig {
 pub async fn run_all(ctx: Context, config: ControllersConfig) {
     let tracker = TaskTracker::new();
     // Each controller is one owned task; they stop on ctx.shutdown.
-    let _ = &config;
+    tracker.spawn(endpoints::run(ctx.clone()));
+    tracker.spawn(nodes::run(
+        ctx.clone(),
+        nodes::NodesConfig::new(&config.master_url),
+    ));
     tracker.close();
     tracker.wait().await;
-    let _ = ctx;
 }
