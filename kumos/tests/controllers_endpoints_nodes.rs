@@ -3,6 +3,7 @@
 //! (through the kube crate, as any third-party controller would).
 
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -246,6 +247,124 @@ fn nodes_endpoints_and_events_through_kubectl() -> anyhow::Result<()> {
     rt.block_on(async {
         let _ = node_task.await;
         let _ = endpoints_task.await;
+    });
+    Ok(())
+}
+
+/// A stand-in master whose `GET_AGENTS` reply the test controls.
+async fn fake_master(reply: Arc<Mutex<Value>>) -> anyhow::Result<String> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    let app = axum::Router::new().route(
+        "/api/v1",
+        axum::routing::post(move || {
+            let reply = reply.clone();
+            async move {
+                let body = reply.lock().map(|r| r.clone()).unwrap_or(Value::Null);
+                axum::Json(body)
+            }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok(url)
+}
+
+fn agents_reply(agents: &[(&str, bool)]) -> Value {
+    let agents: Vec<Value> = agents
+        .iter()
+        .map(|(host, active)| {
+            json!({"agent_info": {"id": {"value": format!("id-{host}")}, "hostname": host,
+                "port": 5051, "resources": [
+                    {"name": "cpus", "type": "SCALAR", "scalar": {"value": 2.5}},
+                    {"name": "mem", "type": "SCALAR", "scalar": {"value": 1024}}],
+                "attributes": [{"name": "rack", "type": "TEXT", "text": {"value": "r7"}}]},
+                "active": active})
+        })
+        .collect();
+    json!({"type": "GET_AGENTS", "get_agents": {"agents": agents, "recovered_agents": []}})
+}
+
+fn ready_status(k: &Kubectl, node: &str) -> Option<String> {
+    let out = k.run(&[
+        "get",
+        "node",
+        node,
+        "-o",
+        "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}",
+    ]);
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// An agent that disappears from the master: its Node turns Unknown and, after the eviction timeout,
+/// the pods bound to it are deleted.
+#[test]
+fn lost_agent_node_turns_unknown_and_its_pods_are_evicted() -> anyhow::Result<()> {
+    let server = KumosServer::start(&kumos(), Store::Embedded)?;
+    let k = Kubectl::new(&kubectl_binaries()[0], &server.kubeconfig());
+    let rt = tokio::runtime::Runtime::new()?;
+    let reply = Arc::new(Mutex::new(agents_reply(&[("ghost", true)])));
+    let master = rt.block_on(fake_master(reply.clone()))?;
+    let client = rt.block_on(controllers::client_from_kubeconfig(&server.kubeconfig()))?;
+    let shutdown = CancellationToken::new();
+    let ctx = Context {
+        client,
+        shutdown: shutdown.clone(),
+    };
+    let config = NodesConfig {
+        poll_interval: Duration::from_millis(200),
+        eviction_timeout: Duration::from_secs(1),
+        ..NodesConfig::new(&master)
+    };
+    let task = rt.spawn(nodes::run(ctx, config));
+
+    eventually(WAIT, "node ghost Ready", || {
+        (ready_status(&k, "ghost")? == "True").then_some(())
+    })?;
+    let node = get_json(&k, &["get", "node", "ghost", "-o", "json"]).context("node")?;
+    assert_eq!(node["status"]["capacity"]["cpu"], "2500m");
+    assert_eq!(node["status"]["capacity"]["memory"], "1024Mi");
+    assert_eq!(node["metadata"]["labels"]["rack"], "r7");
+    assert_eq!(
+        node["metadata"]["annotations"]["kumos.io/agent-id"],
+        "id-ghost"
+    );
+
+    let pod = json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "bound", "namespace": "default"},
+        "spec": {"nodeName": "ghost", "schedulerName": "e2e-nobody",
+                 "containers": [{"name": "c", "image": "busybox"}]}
+    });
+    let out = k.run_stdin(&["create", "-f", "-"], &pod.to_string());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    if let Ok(mut r) = reply.lock() {
+        *r = agents_reply(&[]);
+    }
+    eventually(WAIT, "node ghost Unknown", || {
+        (ready_status(&k, "ghost")? == "Unknown").then_some(())
+    })?;
+    let listed = k.ok(&["get", "nodes", "ghost", "--no-headers"]);
+    assert!(listed.contains("NotReady"), "{listed}");
+    eventually(WAIT, "pod bound to ghost evicted", || {
+        let out = k.run(&["get", "pod", "bound", "-n", "default"]);
+        (!out.status.success()).then_some(())
+    })?;
+    let described = k.ok(&["describe", "node", "ghost"]);
+    assert!(
+        described.contains("NodeNotReady") && described.contains("NodeControllerEviction"),
+        "{described}"
+    );
+
+    shutdown.cancel();
+    rt.block_on(async {
+        let _ = task.await;
     });
     Ok(())
 }
