@@ -321,3 +321,7 @@ async fn sync(client: &Client, m: &Mirrors, key: &Key) -> Result<(), SyncError> 
         }
     }
 }
+
+#[cfg(test)]
+#[path = "mapping_tests.rs"]
+mod mapping_tests;
