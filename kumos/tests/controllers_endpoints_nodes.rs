@@ -206,7 +206,7 @@ fn nodes_endpoints_and_events_through_kubectl() -> anyhow::Result<()> {
     let pod = rt.block_on(pods.get("web-ready"))?;
     let recorder = Recorder::new(client, "e2e-recorder");
     for _ in 0..2 {
-        rt.block_on(recorder.record(
+        rt.block_on(recorder.try_record(
             &pod.object_ref(&()),
             EventType::Warning,
             "E2ETwice",

@@ -74,10 +74,24 @@ impl Recorder {
         &self.component
     }
 
+    /// Records that `reason`/`message` happened to `obj`, best effort: a failure is logged, never
+    /// returned (a controller must not stop over an event). See [`Recorder::try_record`].
+    pub async fn record(
+        &self,
+        obj: &ObjectReference,
+        type_: EventType,
+        reason: &str,
+        message: &str,
+    ) {
+        if let Err(e) = self.try_record(obj, type_, reason, message).await {
+            tracing::warn!(component = %self.component, error = %e, "recording event");
+        }
+    }
+
     /// Records that `reason`/`message` happened to `obj`. The first occurrence creates an Event named
     /// `<object-name>.<hex timestamp>`; a repeat (same object uid, reason, message and type) within
     /// [`AGGREGATION_WINDOW_SECS`] of the previous one raises that Event's `count` and `lastTimestamp`.
-    pub async fn record(
+    pub async fn try_record(
         &self,
         obj: &ObjectReference,
         type_: EventType,
@@ -143,15 +157,13 @@ impl Recorder {
         result
     }
 
-    /// [`Recorder::record`] for an object at hand, logging instead of failing: events are best effort.
+    /// [`Recorder::record`] for an object at hand (its reference carries kind, name, namespace, uid).
     pub async fn publish<K>(&self, obj: &K, type_: EventType, reason: &str, message: &str)
     where
         K: Resource<DynamicType = ()>,
     {
-        let reference = obj.object_ref(&());
-        if let Err(e) = self.record(&reference, type_, reason, message).await {
-            tracing::warn!(component = %self.component, error = %e, "recording event");
-        }
+        self.record(&obj.object_ref(&()), type_, reason, message)
+            .await;
     }
 
     async fn create(&self, namespace: &str, name: &str, ev: Event) -> Result<(), RecordError> {
