@@ -130,12 +130,24 @@ impl AgentProcess {
         resources: &str,
         hostname: &str,
     ) -> anyhow::Result<AgentProcess> {
+        let url = format!("http://{}", master.addr);
+        Self::start_for(bin, &url, &master.secret_file(), resources, hostname)
+    }
+
+    /// Starts an agent of the master at `master_url` (e.g. a `kumos server`'s built-in master).
+    pub fn start_for(
+        bin: &Path,
+        master_url: &str,
+        secret_file: &Path,
+        resources: &str,
+        hostname: &str,
+    ) -> anyhow::Result<AgentProcess> {
         let dir = tempfile::tempdir()?;
         let mut child = Command::new(bin)
             .arg("agent")
-            .args(["--master", &format!("http://{}", master.addr)])
+            .args(["--master", master_url])
             .arg("--secret-file")
-            .arg(master.secret_file())
+            .arg(secret_file)
             .arg("--work-dir")
             .arg(dir.path())
             .args([

@@ -4,6 +4,7 @@
 pub mod context;
 pub mod endpoints;
 pub mod events;
+pub mod framework;
 pub mod nodes;
 
 pub use context::{client_from_kubeconfig, Context};
@@ -22,6 +23,10 @@ pub struct ControllersConfig {
 pub async fn run_all(ctx: Context, config: ControllersConfig) {
     let tracker = TaskTracker::new();
     // Each controller is one owned task; they stop on ctx.shutdown.
+    tracker.spawn(framework::run(
+        ctx.clone(),
+        framework::FrameworkConfig::new(&config.master_url),
+    ));
     tracker.spawn(endpoints::run(ctx.clone()));
     tracker.spawn(nodes::run(
         ctx.clone(),

@@ -4,6 +4,7 @@
 mod agent;
 mod cli;
 mod kubeconfig;
+mod leader;
 mod master;
 mod server;
 

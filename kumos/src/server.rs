@@ -108,9 +108,14 @@ pub async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
         .with_context(|| format!("creating {}", data_dir.display()))?;
     let shutdown = CancellationToken::new();
     let store = Store::open(&args.api.store).await?;
-    let master =
-        crate::master::start_master(&args.master, &data_dir, store.storage(), shutdown.clone())
-            .await?;
+    let master = crate::master::start_master(
+        &args.master,
+        &data_dir,
+        store.storage(),
+        shutdown.clone(),
+        None,
+    )
+    .await?;
     let agents = crate::agent::start_local_agents(&args, &master, shutdown.clone()).await?;
     let signal_task = tokio::spawn(signals(shutdown.clone()));
     let note = format!("master: http://{}", master.addr);
@@ -118,9 +123,9 @@ pub async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
     shutdown.cancel();
     let _ = signal_task.await;
     agents.shutdown().await;
-    master.shutdown().await;
+    let stopped = master.shutdown().await;
     store.close().await;
-    served
+    served.and(stopped)
 }
 
 /// Serves the Kubernetes API on `store` until `shutdown` is cancelled. The first line on stdout names

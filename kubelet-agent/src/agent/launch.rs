@@ -49,7 +49,6 @@ pub fn argv(command: &Json) -> Result<Vec<String>, String> {
         let v = value.ok_or("Shell command of task is not specified")?;
         return Ok(vec!["sh".into(), "-c".into(), v.into()]);
     }
-    let v = value.ok_or("Command value is not specified")?;
     let args: Vec<String> = command
         .get("arguments")
         .and_then(Json::as_array)
@@ -60,12 +59,16 @@ pub fn argv(command: &Json) -> Result<Vec<String>, String> {
                 .collect()
         })
         .unwrap_or_default();
-    Ok(if args.is_empty() {
-        vec![v.to_string()]
-    } else {
-        let mut full = vec![v.to_string()];
-        full.extend(args.into_iter().skip(1));
-        full
+    // Mesos: `value` is the executable and `arguments` the whole argv (argv[0] included). With
+    // neither, the container runs its image's default command (docker); a process has none.
+    Ok(match value {
+        Some(v) if args.is_empty() => vec![v.to_string()],
+        Some(v) => {
+            let mut full = vec![v.to_string()];
+            full.extend(args.into_iter().skip(1));
+            full
+        }
+        None => args,
     })
 }
 
@@ -202,6 +205,7 @@ mod tests {
             ["/bin/echo", "a", "b"]
         );
         assert!(argv(&json!({"shell": true})).is_err());
+        assert!(argv(&json!({"shell": false})).unwrap().is_empty());
     }
 
     #[test]

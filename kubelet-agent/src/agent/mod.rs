@@ -3,13 +3,12 @@
 //! re-registering whenever the master goes away.
 
 mod checkpoint;
-pub mod client;
 pub mod launch;
 pub mod status;
 
 use crate::containerizer::{Containerizer, TaskEvent};
 use checkpoint::{Checkpoint, TaskRecord};
-use client::{ClientError, EventStream, MasterClient};
+use offer_scheduler::client::{ClientError, EventStream, MasterClient};
 use serde_json::{json, Value as Json};
 use status::{Backoff, StatusQueues, TaskKey};
 use std::collections::{BTreeMap, HashMap};
@@ -133,7 +132,11 @@ impl Agent {
             tasks.insert(key, rec);
         }
         Ok(Agent {
-            client: MasterClient::new(&cfg.master_url, &cfg.secret),
+            client: MasterClient::new(
+                &cfg.master_url,
+                offer_scheduler::http::AGENT_PATH,
+                Some(format!("Bearer {}", cfg.secret)),
+            ),
             cfg,
             containerizer,
             checkpoint,

@@ -1,14 +1,11 @@
-//! The agent's side of the Kumos agent protocol: SUBSCRIBE (a RecordIO event stream) and calls
-//! (UPDATE, HEARTBEAT) over plain HTTP with a bearer secret.
+//! A client for the master's RecordIO APIs (the Mesos v1 scheduler API, and the Kumos agent
+//! protocol shaped like it): SUBSCRIBE opens an event stream, other calls carry its stream id.
 
 use bytes::{Buf, Bytes, BytesMut};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::TokioExecutor;
 use serde_json::Value as Json;
-
-/// Path of the agent protocol on the master.
-pub const AGENT_PATH: &str = "/api/v1/kumos/agent";
 
 /// Talking to the master failed.
 #[derive(Debug, thiserror::Error)]
@@ -37,12 +34,13 @@ pub enum ClientError {
     Malformed(String),
 }
 
-/// An HTTP client for one master.
+/// An HTTP client for one endpoint of one master.
 #[derive(Clone)]
 pub struct MasterClient {
     client: Client<HttpConnector, Full<Bytes>>,
     url: String,
-    secret: String,
+    path: String,
+    authorization: Option<String>,
 }
 
 /// The event stream of a subscription.
@@ -54,12 +52,14 @@ pub struct EventStream {
 }
 
 impl MasterClient {
-    /// A client for the master at `url` (e.g. `http://127.0.0.1:5050`).
-    pub fn new(url: &str, secret: &str) -> MasterClient {
+    /// A client for `path` (e.g. `/api/v1/scheduler`) of the master at `url`
+    /// (e.g. `http://127.0.0.1:5050`), sending `authorization` as the Authorization header.
+    pub fn new(url: &str, path: &str, authorization: Option<String>) -> MasterClient {
         MasterClient {
             client: Client::builder(TokioExecutor::new()).build_http(),
             url: url.trim_end_matches('/').to_string(),
-            secret: secret.to_string(),
+            path: path.to_string(),
+            authorization,
         }
     }
 
@@ -68,9 +68,12 @@ impl MasterClient {
         body: &Json,
         stream: Option<&str>,
     ) -> Result<hyper::Request<Full<Bytes>>, ClientError> {
-        let mut b = hyper::Request::post(format!("{}{AGENT_PATH}", self.url))
+        let mut b = hyper::Request::post(format!("{}{}", self.url, self.path))
             .header("content-type", "application/json")
-            .header("authorization", format!("Bearer {}", self.secret));
+            .header("accept", "application/json");
+        if let Some(a) = &self.authorization {
+            b = b.header("authorization", a);
+        }
         if let Some(s) = stream {
             b = b.header("mesos-stream-id", s);
         }

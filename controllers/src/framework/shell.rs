@@ -1,0 +1,748 @@
+//! The framework's I/O: the master subscription, the pod watch, binding, status writes, events.
+//! One task owns all state; master events, pod events and a housekeeping tick are handled in
+//! turn, so there are no locks.
+
+use super::demand::{demand, Demand};
+use super::matching::{place, unschedulable_message, OfferView};
+use super::podstatus::{pod_status, ContainerTask};
+use super::tasks::{launch_group, split_task_id};
+use super::FrameworkConfig;
+use crate::context::Context;
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::{ConfigMap, Pod};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, Preconditions};
+use kube::runtime::watcher;
+use offer_scheduler::client::{EventStream, MasterClient};
+use serde_json::{json, Value as Json};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::{Duration, Instant};
+
+const ID_NAMESPACE: &str = "kube-system";
+const ID_CONFIGMAP: &str = "kumos-framework";
+const HOST_IP: &str = "127.0.0.1";
+/// FailedScheduling events for one pod are not repeated more often than this.
+const UNSCHEDULABLE_EVERY: Duration = Duration::from_secs(5);
+
+struct Launched {
+    namespace: String,
+    name: String,
+    node: String,
+    agent_id: String,
+    containers: Vec<ContainerTask>,
+    start_time: String,
+    killing: bool,
+}
+
+struct Framework {
+    cfg: FrameworkConfig,
+    client: kube::Client,
+    master: MasterClient,
+    stream: Option<String>,
+    framework_id: Option<String>,
+    pods: HashMap<String, Pod>,
+    launched: HashMap<String, Launched>,
+    unschedulable: HashMap<String, (String, Instant)>,
+    suppressed: bool,
+    events: crate::events::Recorder,
+}
+
+fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
+fn obj_ref(pod: &Pod) -> k8s_openapi::api::core::v1::ObjectReference {
+    k8s_openapi::api::core::v1::ObjectReference {
+        api_version: Some("v1".into()),
+        kind: Some("Pod".into()),
+        name: pod.metadata.name.clone(),
+        namespace: pod.metadata.namespace.clone(),
+        uid: pod.metadata.uid.clone(),
+        resource_version: pod.metadata.resource_version.clone(),
+        ..Default::default()
+    }
+}
+
+fn uid(pod: &Pod) -> String {
+    pod.metadata.uid.clone().unwrap_or_default()
+}
+
+/// Runs the framework until `ctx.shutdown` is cancelled.
+pub async fn run(ctx: Context, cfg: FrameworkConfig) {
+    let mut fw = Framework {
+        master: MasterClient::new(&cfg.master_url, "/api/v1/scheduler", None),
+        events: crate::events::Recorder::new(ctx.client.clone(), "kumos-scheduler"),
+        cfg,
+        client: ctx.client.clone(),
+        stream: None,
+        framework_id: None,
+        pods: HashMap::new(),
+        launched: HashMap::new(),
+        unschedulable: HashMap::new(),
+        suppressed: false,
+    };
+    fw.framework_id = fw.load_framework_id().await;
+    let api: Api<Pod> = Api::all(ctx.client.clone());
+    let mut pod_events = watcher(api, watcher::Config::default()).boxed();
+    let mut retry = Duration::from_millis(200);
+    loop {
+        let sub = tokio::select! {
+            _ = ctx.shutdown.cancelled() => return,
+            s = fw.subscribe() => s,
+        };
+        match sub {
+            Ok(stream) => {
+                retry = Duration::from_millis(200);
+                fw.session(stream, &mut pod_events, &ctx).await;
+                fw.stream = None;
+            }
+            Err(err) => tracing::warn!(%err, "framework cannot subscribe to the master; retrying"),
+        }
+        let pause = tokio::time::sleep(retry);
+        tokio::pin!(pause);
+        loop {
+            tokio::select! {
+                _ = ctx.shutdown.cancelled() => return,
+                _ = &mut pause => break,
+                Some(ev) = pod_events.next() => fw.on_pod_event(ev).await,
+            }
+        }
+        retry = (retry * 2).min(Duration::from_secs(5));
+    }
+}
+
+impl Framework {
+    async fn load_framework_id(&self) -> Option<String> {
+        let cms: Api<ConfigMap> = Api::namespaced(self.client.clone(), ID_NAMESPACE);
+        let cm = cms.get_opt(ID_CONFIGMAP).await.ok().flatten()?;
+        cm.data?.get("frameworkId").cloned()
+    }
+
+    async fn save_framework_id(&self, id: &str) {
+        let cms: Api<ConfigMap> = Api::namespaced(self.client.clone(), ID_NAMESPACE);
+        let cm = json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": ID_CONFIGMAP, "namespace": ID_NAMESPACE},
+            "data": {"frameworkId": id}});
+        let pp = PatchParams::apply("kumos-scheduler").force();
+        if let Err(err) = cms.patch(ID_CONFIGMAP, &pp, &Patch::Apply(&cm)).await {
+            tracing::warn!(%err, "cannot persist the framework id");
+        }
+    }
+
+    async fn subscribe(&mut self) -> Result<EventStream, offer_scheduler::client::ClientError> {
+        let mut info = json!({
+            "user": "root",
+            "name": "kumos-kubernetes",
+            "roles": [self.cfg.role],
+            "capabilities": [{"type": "MULTI_ROLE"}],
+            "failover_timeout": self.cfg.failover_timeout.as_secs_f64(),
+        });
+        let mut call = json!({"type": "SUBSCRIBE"});
+        if let Some(id) = &self.framework_id {
+            info["id"] = json!({ "value": id });
+            call["framework_id"] = json!({ "value": id });
+        }
+        call["subscribe"] = json!({ "framework_info": info });
+        self.master.subscribe(&call).await
+    }
+
+    async fn session(
+        &mut self,
+        mut stream: EventStream,
+        pod_events: &mut (impl futures::Stream<Item = Result<watcher::Event<Pod>, watcher::Error>>
+                  + Unpin),
+        ctx: &Context,
+    ) {
+        self.stream = Some(stream.stream_id.clone());
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tokio::select! {
+                _ = ctx.shutdown.cancelled() => return,
+                ev = stream.next() => match ev {
+                    Ok(Some(ev)) => {
+                        if !self.on_master_event(ev).await {
+                            return;
+                        }
+                    }
+                    Ok(None) => { tracing::warn!("the master ended the framework's stream"); return; }
+                    Err(err) => { tracing::warn!(%err, "framework lost the master"); return; }
+                },
+                Some(ev) = pod_events.next() => self.on_pod_event(ev).await,
+                _ = tick.tick() => self.housekeeping().await,
+            }
+        }
+    }
+
+    async fn call(&self, kind: &str, body: Json) {
+        let (Some(sid), Some(fid)) = (&self.stream, &self.framework_id) else {
+            return;
+        };
+        let mut call = json!({"type": kind, "framework_id": {"value": fid}});
+        if !body.is_null() {
+            call[kind.to_ascii_lowercase()] = body;
+        }
+        if let Err(err) = self.master.call(&call, sid).await {
+            tracing::warn!(%err, call = kind, "scheduler call failed");
+        }
+    }
+
+    /// Returns false when the session must end (ERROR from the master).
+    async fn on_master_event(&mut self, ev: Json) -> bool {
+        let kind = ev.get("type").and_then(Json::as_str).unwrap_or_default();
+        match kind {
+            "SUBSCRIBED" => {
+                let id = ev
+                    .pointer("/subscribed/framework_id/value")
+                    .and_then(Json::as_str);
+                if let Some(id) = id {
+                    tracing::info!(framework_id = id, "Kubernetes framework subscribed");
+                    if self.framework_id.as_deref() != Some(id) {
+                        self.framework_id = Some(id.to_string());
+                        self.save_framework_id(id).await;
+                    }
+                }
+                self.suppressed = false;
+                // Learn the state of every task we own (nothing is launched twice after a restart).
+                self.call("RECONCILE", json!({"tasks": []})).await;
+            }
+            "OFFERS" => {
+                let offers = ev
+                    .pointer("/offers/offers")
+                    .and_then(Json::as_array)
+                    .cloned()
+                    .unwrap_or_default();
+                self.on_offers(offers).await;
+            }
+            "UPDATE" => {
+                if let Some(status) = ev.pointer("/update/status") {
+                    self.on_update(status.clone()).await;
+                }
+            }
+            "ERROR" => {
+                let msg = ev
+                    .pointer("/error/message")
+                    .and_then(Json::as_str)
+                    .unwrap_or_default();
+                tracing::error!(message = msg, "the master sent ERROR");
+                if msg.contains("removed") {
+                    self.framework_id = None;
+                }
+                return false;
+            }
+            _ => {}
+        }
+        true
+    }
+
+    fn is_pending(&self, pod: &Pod) -> bool {
+        let spec = pod.spec.as_ref();
+        let node = spec.and_then(|s| s.node_name.as_deref()).unwrap_or("");
+        let scheduler = spec
+            .and_then(|s| s.scheduler_name.as_deref())
+            .unwrap_or("default-scheduler");
+        let phase = pod
+            .status
+            .as_ref()
+            .and_then(|s| s.phase.as_deref())
+            .unwrap_or("Pending");
+        node.is_empty()
+            && pod.metadata.deletion_timestamp.is_none()
+            && phase == "Pending"
+            && self.cfg.scheduler_names.iter().any(|s| s == scheduler)
+            && !self.launched.contains_key(&uid(pod))
+    }
+
+    fn pending(&self) -> Vec<&Pod> {
+        let mut p: Vec<&Pod> = self.pods.values().filter(|p| self.is_pending(p)).collect();
+        p.sort_by(|a, b| {
+            (
+                a.metadata.creation_timestamp.as_ref().map(|t| t.0),
+                &a.metadata.name,
+            )
+                .cmp(&(
+                    b.metadata.creation_timestamp.as_ref().map(|t| t.0),
+                    &b.metadata.name,
+                ))
+        });
+        p
+    }
+
+    async fn on_offers(&mut self, offers: Vec<Json>) {
+        let views: Vec<OfferView> = offers.iter().map(offer_view).collect();
+        let pending: Vec<Pod> = self.pending().into_iter().cloned().collect();
+        let demands: Vec<Demand> = pending.iter().map(demand).collect();
+        let (placements, unfit) = place(&views, &demands);
+        let mut ops: BTreeMap<usize, Vec<Json>> = BTreeMap::new();
+        for p in placements {
+            let (pod, view) = (&pending[p.pod], &views[p.offer]);
+            if self.bind(pod, &view.hostname).await {
+                let fid = self.framework_id.clone().unwrap_or_default();
+                let op = launch_group(
+                    pod,
+                    &demands[p.pod],
+                    &p.host_ports,
+                    &view.agent_id,
+                    &fid,
+                    &self.cfg.role,
+                );
+                ops.entry(p.offer).or_default().push(op);
+                self.track_launch(pod, view);
+            }
+        }
+        for (i, offer) in offers.iter().enumerate() {
+            let offer_id = offer.get("id").cloned().unwrap_or(Json::Null);
+            match ops.remove(&i) {
+                Some(operations) => {
+                    self.call(
+                        "ACCEPT",
+                        json!({"offer_ids": [offer_id], "operations": operations,
+                        "filters": {"refuse_seconds": 5.0}}),
+                    )
+                    .await;
+                }
+                None => {
+                    self.call(
+                        "DECLINE",
+                        json!({"offer_ids": [offer_id], "filters": {"refuse_seconds": 5.0}}),
+                    )
+                    .await;
+                }
+            }
+        }
+        for (pi, reasons) in unfit {
+            let msg = unschedulable_message(views.len(), &reasons);
+            self.unschedulable_pod(&pending[pi], msg).await;
+        }
+    }
+
+    async fn bind(&mut self, pod: &Pod, node: &str) -> bool {
+        let (ns, name) = (
+            pod.metadata.namespace.clone().unwrap_or_default(),
+            pod.metadata.name.clone().unwrap_or_default(),
+        );
+        let api: Api<Pod> = Api::namespaced(self.client.clone(), &ns);
+        let binding = json!({"apiVersion": "v1", "kind": "Binding",
+            "metadata": {"name": name, "namespace": ns},
+            "target": {"apiVersion": "v1", "kind": "Node", "name": node}});
+        match api
+            .create_subresource::<_, Json>("binding", &name, &PostParams::default(), &binding)
+            .await
+        {
+            Ok(_) => {
+                self.unschedulable.remove(&uid(pod));
+                self.events
+                    .record(
+                        &obj_ref(pod),
+                        crate::events::EventType::Normal,
+                        "Scheduled",
+                        &format!("Successfully assigned {ns}/{name} to {node}"),
+                    )
+                    .await;
+                true
+            }
+            Err(err) => {
+                tracing::info!(%err, pod = name, "binding failed; the pod is not launched");
+                false
+            }
+        }
+    }
+
+    fn track_launch(&mut self, pod: &Pod, view: &OfferView) {
+        let spec = pod.spec.clone().unwrap_or_default();
+        let containers = spec
+            .containers
+            .iter()
+            .map(|c| ContainerTask {
+                name: c.name.clone(),
+                image: c.image.clone().unwrap_or_default(),
+                ..Default::default()
+            })
+            .collect();
+        self.launched.insert(
+            uid(pod),
+            Launched {
+                namespace: pod.metadata.namespace.clone().unwrap_or_default(),
+                name: pod.metadata.name.clone().unwrap_or_default(),
+                node: view.hostname.clone(),
+                agent_id: view.agent_id.clone(),
+                containers,
+                start_time: now_rfc3339(),
+                killing: false,
+            },
+        );
+    }
+
+    async fn unschedulable_pod(&mut self, pod: &Pod, msg: String) {
+        let key = uid(pod);
+        let due = match self.unschedulable.get(&key) {
+            Some((last, at)) => *last != msg || at.elapsed() >= UNSCHEDULABLE_EVERY,
+            None => true,
+        };
+        if !due {
+            return;
+        }
+        self.unschedulable
+            .insert(key, (msg.clone(), Instant::now()));
+        self.events
+            .record(
+                &obj_ref(pod),
+                crate::events::EventType::Warning,
+                "FailedScheduling",
+                &msg,
+            )
+            .await;
+        let (ns, name) = (
+            pod.metadata.namespace.clone().unwrap_or_default(),
+            pod.metadata.name.clone().unwrap_or_default(),
+        );
+        let api: Api<Pod> = Api::namespaced(self.client.clone(), &ns);
+        let status = json!({"status": {"phase": "Pending", "conditions": [{"type": "PodScheduled", "status": "False",
+            "reason": "Unschedulable", "message": msg, "lastProbeTime": null, "lastTransitionTime": now_rfc3339()}]}});
+        let _ = api
+            .patch_status(&name, &PatchParams::default(), &Patch::Merge(&status))
+            .await;
+    }
+
+    async fn on_update(&mut self, status: Json) {
+        let Some(task_id) = status
+            .pointer("/task_id/value")
+            .and_then(Json::as_str)
+            .map(str::to_string)
+        else {
+            return;
+        };
+        let agent_id = status
+            .pointer("/agent_id/value")
+            .and_then(Json::as_str)
+            .unwrap_or_default()
+            .to_string();
+        if let Some((pod_uid, container)) = split_task_id(&task_id) {
+            self.adopt(pod_uid, &agent_id);
+            let first_run = self.apply_update(pod_uid, container, &status);
+            if let Some(pod) = self.pods.values().find(|p| uid(p) == pod_uid).cloned() {
+                if first_run {
+                    for (reason, text) in [
+                        ("Created", "Created container"),
+                        ("Started", "Started container"),
+                    ] {
+                        self.events
+                            .record(
+                                &obj_ref(&pod),
+                                crate::events::EventType::Normal,
+                                reason,
+                                &format!("{text} {container}"),
+                            )
+                            .await;
+                    }
+                }
+                self.write_status(pod_uid).await;
+            } else {
+                // The pod is gone: its tasks must not outlive it.
+                self.kill_pod(pod_uid, None).await;
+            }
+            self.finish_deletion(pod_uid).await;
+        }
+        if let Some(uuid) = status.get("uuid") {
+            self.call("ACKNOWLEDGE", json!({"agent_id": {"value": agent_id}, "task_id": {"value": task_id}, "uuid": uuid})).await;
+        }
+    }
+
+    /// After a restart, tasks reported by reconciliation are re-attached to their pods.
+    fn adopt(&mut self, pod_uid: &str, agent_id: &str) {
+        if self.launched.contains_key(pod_uid) {
+            return;
+        }
+        let Some(pod) = self.pods.values().find(|p| uid(p) == pod_uid).cloned() else {
+            return;
+        };
+        let node = pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.node_name.clone())
+            .unwrap_or_default();
+        let view = OfferView {
+            agent_id: agent_id.to_string(),
+            hostname: node,
+            ..Default::default()
+        };
+        self.track_launch(&pod, &view);
+        if let (Some(l), Some(st)) = (
+            self.launched.get_mut(pod_uid),
+            pod.status.as_ref().and_then(|s| s.start_time.as_ref()),
+        ) {
+            l.start_time = st.0.to_string();
+        }
+    }
+
+    /// Returns true when this update is the container's first TASK_RUNNING.
+    fn apply_update(&mut self, pod_uid: &str, container: &str, status: &Json) -> bool {
+        let Some(l) = self.launched.get_mut(pod_uid) else {
+            return false;
+        };
+        let Some(c) = l.containers.iter_mut().find(|c| c.name == container) else {
+            return false;
+        };
+        let was_running = c.state.as_deref() == Some("TASK_RUNNING");
+        c.apply_status(status);
+        !was_running && c.state.as_deref() == Some("TASK_RUNNING")
+    }
+
+    async fn write_status(&self, pod_uid: &str) {
+        let Some(l) = self.launched.get(pod_uid) else {
+            return;
+        };
+        let status = pod_status(
+            &l.containers,
+            HOST_IP,
+            &l.start_time,
+            &now_rfc3339(),
+            &l.node,
+        );
+        let api: Api<Pod> = Api::namespaced(self.client.clone(), &l.namespace);
+        if let Err(err) = api
+            .patch_status(
+                &l.name,
+                &PatchParams::default(),
+                &Patch::Merge(&json!({"status": status})),
+            )
+            .await
+        {
+            tracing::debug!(%err, pod = l.name, "cannot write pod status");
+        }
+    }
+
+    async fn kill_pod(&mut self, pod_uid: &str, grace: Option<i64>) {
+        let Some(l) = self.launched.get_mut(pod_uid) else {
+            return;
+        };
+        if l.killing {
+            return;
+        }
+        l.killing = true;
+        let agent = l.agent_id.clone();
+        let live: Vec<String> = l
+            .containers
+            .iter()
+            .filter(|c| !is_terminal(c))
+            .map(|c| c.name.clone())
+            .collect();
+        let pod = self.pods.values().find(|p| uid(p) == pod_uid).cloned();
+        for c in live {
+            let mut kill = json!({"task_id": {"value": super::tasks::task_id(pod_uid, &c)}, "agent_id": {"value": agent}});
+            if let Some(g) = grace {
+                kill["kill_policy"] =
+                    json!({"grace_period": {"nanoseconds": g.max(0) as u64 * 1_000_000_000}});
+            }
+            self.call("KILL", kill).await;
+            if let Some(p) = &pod {
+                self.events
+                    .record(
+                        &obj_ref(p),
+                        crate::events::EventType::Normal,
+                        "Killing",
+                        &format!("Stopping container {c}"),
+                    )
+                    .await;
+            }
+        }
+    }
+
+    /// A pod being deleted whose tasks are all terminal is removed for good (as the kubelet does,
+    /// with grace 0 and a uid precondition).
+    async fn finish_deletion(&mut self, pod_uid: &str) {
+        let Some(l) = self.launched.get(pod_uid) else {
+            return;
+        };
+        if !l.containers.iter().all(is_terminal) {
+            return;
+        }
+        let pod = self.pods.values().find(|p| uid(p) == pod_uid);
+        let deleting = pod.is_none_or(|p| p.metadata.deletion_timestamp.is_some());
+        if !deleting {
+            return;
+        }
+        let (ns, name) = (l.namespace.clone(), l.name.clone());
+        if pod.is_some() {
+            let api: Api<Pod> = Api::namespaced(self.client.clone(), &ns);
+            let dp = DeleteParams {
+                grace_period_seconds: Some(0),
+                preconditions: Some(Preconditions {
+                    uid: Some(pod_uid.to_string()),
+                    resource_version: None,
+                }),
+                ..DeleteParams::default()
+            };
+            if let Err(err) = api.delete(&name, &dp).await {
+                tracing::debug!(%err, pod = name, "cannot finish deleting pod");
+                return;
+            }
+        }
+        self.launched.remove(pod_uid);
+    }
+
+    async fn on_pod_event(&mut self, ev: Result<watcher::Event<Pod>, watcher::Error>) {
+        let ev = match ev {
+            Ok(ev) => ev,
+            Err(err) => {
+                tracing::debug!(%err, "pod watch error (retrying)");
+                return;
+            }
+        };
+        match ev {
+            watcher::Event::Apply(pod) | watcher::Event::InitApply(pod) => {
+                let key = uid(&pod);
+                let new_pending = self.is_pending(&pod) && !self.pods.contains_key(&key);
+                let deleting = pod.metadata.deletion_timestamp.is_some();
+                let grace = pod.metadata.deletion_grace_period_seconds;
+                self.pods.insert(key.clone(), pod);
+                if new_pending && self.suppressed {
+                    self.suppressed = false;
+                    self.call("REVIVE", Json::Null).await;
+                }
+                if deleting {
+                    self.kill_pod(&key, grace).await;
+                    self.finish_deletion(&key).await;
+                }
+            }
+            watcher::Event::Delete(pod) => {
+                let key = uid(&pod);
+                self.pods.remove(&key);
+                self.unschedulable.remove(&key);
+                self.kill_pod(&key, Some(0)).await;
+                self.finish_deletion(&key).await;
+            }
+            watcher::Event::Init | watcher::Event::InitDone => {}
+        }
+    }
+
+    async fn housekeeping(&mut self) {
+        let any_pending = !self.pending().is_empty();
+        if any_pending && self.suppressed {
+            self.suppressed = false;
+            self.call("REVIVE", Json::Null).await;
+        } else if !any_pending && !self.suppressed && self.framework_id.is_some() {
+            self.suppressed = true;
+            self.call("SUPPRESS", Json::Null).await;
+        }
+        let deleting: Vec<(String, Option<i64>)> = self
+            .pods
+            .values()
+            .filter(|p| {
+                p.metadata.deletion_timestamp.is_some() && self.launched.contains_key(&uid(p))
+            })
+            .map(|p| (uid(p), p.metadata.deletion_grace_period_seconds))
+            .collect();
+        for (key, grace) in deleting {
+            self.kill_pod(&key, grace).await;
+            self.finish_deletion(&key).await;
+        }
+    }
+}
+
+fn is_terminal(c: &ContainerTask) -> bool {
+    matches!(
+        c.state.as_deref(),
+        Some(
+            "TASK_FINISHED"
+                | "TASK_FAILED"
+                | "TASK_KILLED"
+                | "TASK_ERROR"
+                | "TASK_LOST"
+                | "TASK_DROPPED"
+                | "TASK_GONE"
+        )
+    )
+}
+
+/// The matcher's view of an offer JSON.
+fn offer_view(o: &Json) -> OfferView {
+    let mut v = OfferView {
+        id: o
+            .pointer("/id/value")
+            .and_then(Json::as_str)
+            .unwrap_or_default()
+            .to_string(),
+        agent_id: o
+            .pointer("/agent_id/value")
+            .and_then(Json::as_str)
+            .unwrap_or_default()
+            .to_string(),
+        hostname: o
+            .get("hostname")
+            .and_then(Json::as_str)
+            .unwrap_or_default()
+            .to_string(),
+        ..Default::default()
+    };
+    v.labels
+        .insert("kubernetes.io/hostname".into(), v.hostname.clone());
+    for a in o
+        .get("attributes")
+        .and_then(Json::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let Some(name) = a.get("name").and_then(Json::as_str) else {
+            continue;
+        };
+        let value = a
+            .pointer("/text/value")
+            .and_then(Json::as_str)
+            .map(str::to_string)
+            .or_else(|| {
+                a.pointer("/scalar/value")
+                    .and_then(Json::as_f64)
+                    .map(|f| f.to_string())
+            });
+        if let Some(value) = value {
+            v.labels.insert(name.to_string(), value);
+        }
+    }
+    let mut ports = BTreeSet::new();
+    for r in o
+        .get("resources")
+        .and_then(Json::as_array)
+        .into_iter()
+        .flatten()
+    {
+        match r.get("name").and_then(Json::as_str) {
+            Some("cpus") => {
+                v.cpus += r
+                    .pointer("/scalar/value")
+                    .and_then(Json::as_f64)
+                    .unwrap_or(0.0)
+            }
+            Some("mem") => {
+                v.mem += r
+                    .pointer("/scalar/value")
+                    .and_then(Json::as_f64)
+                    .unwrap_or(0.0)
+            }
+            Some("ports") => {
+                for range in r
+                    .pointer("/ranges/range")
+                    .and_then(Json::as_array)
+                    .into_iter()
+                    .flatten()
+                {
+                    let b = range.get("begin").and_then(Json::as_u64).unwrap_or(0);
+                    let e = range.get("end").and_then(Json::as_u64).unwrap_or(0);
+                    for p in b..=e.min(b + 4096) {
+                        if let Ok(p) = u16::try_from(p) {
+                            ports.insert(p);
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    v.ports = ports;
+    v
+}
