@@ -167,6 +167,13 @@ pub struct AgentArgs {
     /// How tasks run.
     #[arg(long, value_enum, default_value_t = Runtime::Process)]
     pub runtime: Runtime,
+    /// dockerd's socket (with `--runtime docker`).
+    #[arg(long, default_value = "/var/run/docker.sock")]
+    pub docker_socket: PathBuf,
+    /// Address container ports are published on (never 0.0.0.0 by default).
+    #[arg(long, default_value = "127.0.0.1")]
+    pub bind_address: std::net::IpAddr,
+
     /// First retry of an unacknowledged status update (doubling up to 60 s).
     #[arg(long, default_value = "2s", value_parser = parse_duration)]
     pub status_update_retry: Duration,
@@ -204,6 +211,12 @@ pub struct ServerArgs {
     /// How the local agents run tasks.
     #[arg(long, value_enum, default_value_t = Runtime::Process)]
     pub runtime: Runtime,
+    /// dockerd's socket (with `--runtime docker`).
+    #[arg(long, default_value = "/var/run/docker.sock")]
+    pub docker_socket: PathBuf,
+    /// Address container ports are published on (never 0.0.0.0 by default).
+    #[arg(long, default_value = "127.0.0.1")]
+    pub bind_address: std::net::IpAddr,
 }
 
 /// Runs the chosen subcommand.

@@ -87,7 +87,14 @@ pub async fn run(
     token: CancellationToken,
 ) -> Result<(), AgentError> {
     let mut agent = Agent::load(cfg, containerizer)?;
-    agent.recover();
+    let adopted = match agent.containerizer.recover().await {
+        Ok(ids) => ids,
+        Err(err) => {
+            tracing::error!(%err, "cannot recover containers; their tasks are reported lost");
+            Vec::new()
+        }
+    };
+    agent.recover(&adopted);
     let mut retry = Duration::from_millis(200);
     loop {
         let attempt = tokio::select! {
@@ -148,13 +155,27 @@ impl Agent {
         })
     }
 
-    /// Tasks checkpointed as live did not survive the restart (processes die with the agent):
-    /// each gets a terminal update, queued like any other.
-    fn recover(&mut self) {
+    /// Tasks checkpointed as live either were re-adopted by the containerizer (Docker containers
+    /// outlive the agent; their status flows again) or did not survive the restart (processes die
+    /// with the agent): those get a terminal update, queued like any other.
+    fn recover(&mut self, adopted: &[String]) {
+        for cid in adopted {
+            let key = self
+                .tasks
+                .keys()
+                .find(|k| container_task_id(k) == *cid)
+                .cloned();
+            if let Some(key) = key {
+                tracing::info!(task = key.1, "re-adopted a running task");
+                self.by_container.insert(cid.clone(), key);
+            }
+        }
         let dead: Vec<TaskKey> = self
             .tasks
             .iter()
-            .filter(|(_, r)| !r.is_terminal())
+            .filter(|(k, r)| {
+                !r.is_terminal() && !self.by_container.contains_key(&container_task_id(k))
+            })
             .map(|(k, _)| k.clone())
             .collect();
         for key in dead {
