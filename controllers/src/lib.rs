@@ -2,10 +2,12 @@
 //! controllers, all talking to the API server through the `kube` crate like any controller.
 
 pub mod context;
+pub mod endpoints;
 pub mod events;
 pub mod framework;
 pub mod gc;
 pub mod replication;
+pub mod nodes;
 
 pub use context::{client_from_kubeconfig, Context};
 
@@ -29,6 +31,11 @@ pub async fn run_all(ctx: Context, config: ControllersConfig) {
     ));
     tracker.spawn(replication::run(ctx.clone()));
     tracker.spawn(gc::run(ctx.clone()));
+    tracker.spawn(endpoints::run(ctx.clone()));
+    tracker.spawn(nodes::run(
+        ctx.clone(),
+        nodes::NodesConfig::new(&config.master_url),
+    ));
     tracker.close();
     tracker.wait().await;
 }
