@@ -203,6 +203,10 @@ pub struct ControllersArgs {
     /// The master's URL.
     #[arg(long, default_value = "http://127.0.0.1:5050")]
     pub master: String,
+    /// Controllers to run: `*` (all), names to enable, `-name` to disable (framework,
+    /// replication, gc, endpoints, nodes), comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "*")]
+    pub controllers: Vec<String>,
 }
 
 /// Flags of the all-in-one server.
@@ -215,6 +219,11 @@ pub struct ServerArgs {
     /// Local agents to run in this process.
     #[arg(long, default_value_t = 1)]
     pub agents: u32,
+    /// Controllers to run: `*` (all), names to enable, `-name` to disable (framework,
+    /// replication, gc, endpoints, nodes), comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "*")]
+    pub controllers: Vec<String>,
+
     /// Resources of each local agent (default: this machine's cpus and memory, and a slice of
     /// ports 31000+ per agent).
     #[arg(long)]
@@ -240,7 +249,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Master(args) => crate::master::run_master(args).await?,
         Command::Agent(args) => crate::agent::run_agent(args).await?,
         Command::Controllers(args) => {
-            crate::server::run_controllers_only(args.kubeconfig, args.master).await?
+            let config = controllers::ControllersConfig {
+                master_url: args.master,
+                controllers: args.controllers,
+            };
+            crate::server::run_controllers_only(args.kubeconfig, config).await?
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -125,10 +125,13 @@ pub async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
             // The listener is bound and the kubeconfig written: serve, then start the controllers
             // against the API as any client would.
             let serving = tokio::spawn(api.serve(shutdown.clone()));
-            let master_url = format!("http://{}", master.addr);
+            let config = controllers::ControllersConfig {
+                master_url: format!("http://{}", master.addr),
+                controllers: args.controllers.clone(),
+            };
             let controllers = tokio::spawn(run_controllers(
                 data_dir.join("kubeconfig"),
-                master_url,
+                config,
                 shutdown.clone(),
             ));
             let served = match serving.await {
@@ -152,7 +155,11 @@ pub async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
 }
 
 /// Runs every controller against the API server the kubeconfig names until `shutdown`.
-async fn run_controllers(kubeconfig: PathBuf, master_url: String, shutdown: CancellationToken) {
+async fn run_controllers(
+    kubeconfig: PathBuf,
+    config: controllers::ControllersConfig,
+    shutdown: CancellationToken,
+) {
     let client = match controllers::client_from_kubeconfig(&kubeconfig).await {
         Ok(client) => client,
         Err(err) => {
@@ -161,11 +168,14 @@ async fn run_controllers(kubeconfig: PathBuf, master_url: String, shutdown: Canc
         }
     };
     let ctx = controllers::Context { client, shutdown };
-    controllers::run_all(ctx, controllers::ControllersConfig { master_url }).await;
+    controllers::run_all(ctx, config).await;
 }
 
 /// `kumos controllers`: the controllers alone, against the API server of `kubeconfig`, until a signal.
-pub async fn run_controllers_only(kubeconfig: PathBuf, master_url: String) -> anyhow::Result<()> {
+pub async fn run_controllers_only(
+    kubeconfig: PathBuf,
+    config: controllers::ControllersConfig,
+) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     let client = controllers::client_from_kubeconfig(&kubeconfig).await?;
     let signal_task = tokio::spawn(signals(shutdown.clone()));
@@ -173,7 +183,7 @@ pub async fn run_controllers_only(kubeconfig: PathBuf, master_url: String) -> an
         client,
         shutdown: shutdown.clone(),
     };
-    controllers::run_all(ctx, controllers::ControllersConfig { master_url }).await;
+    controllers::run_all(ctx, config).await;
     shutdown.cancel();
     let _ = signal_task.await;
     Ok(())

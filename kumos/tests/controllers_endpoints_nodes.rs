@@ -67,7 +67,13 @@ fn target_names(subset: &Value, key: &str) -> Vec<String> {
 
 #[test]
 fn nodes_endpoints_and_events_through_kubectl() -> anyhow::Result<()> {
-    let server = KumosServer::start_with(&kumos(), Store::Embedded, &["--agents", "2"])?;
+    // The server's own node and endpoints controllers stay off: this test runs them itself,
+    // with a faster poll.
+    let server = KumosServer::start_with(
+        &kumos(),
+        Store::Embedded,
+        &["--agents", "2", "--controllers", "*,-nodes,-endpoints"],
+    )?;
     let master = server
         .master_url()
         .context("kumos server reported no master URL")?
@@ -301,7 +307,9 @@ fn ready_status(k: &Kubectl, node: &str) -> Option<String> {
 /// the pods bound to it are deleted.
 #[test]
 fn lost_agent_node_turns_unknown_and_its_pods_are_evicted() -> anyhow::Result<()> {
-    let server = KumosServer::start(&kumos(), Store::Embedded)?;
+    // The node controller under test talks to a fake master; the server's own stays off.
+    let server =
+        KumosServer::start_with(&kumos(), Store::Embedded, &["--controllers", "*,-nodes"])?;
     let k = Kubectl::new(&kubectl_binaries()[0], &server.kubeconfig());
     let rt = tokio::runtime::Runtime::new()?;
     let reply = Arc::new(Mutex::new(agents_reply(&[("ghost", true)])));
