@@ -92,14 +92,18 @@ fn killed_docker_agent_readopts_its_containers_and_resends_updates() -> anyhow::
 
     master.start_again()?;
     agent.start_again()?;
+    // The agent's own update (not the master's reconciliation answer) arrives, with its uuid.
     let failed = sched.wait_for(WAIT, "the re-sent TASK_FAILED", |e| {
         is_event(
             e,
             "update",
-            &[("task_id", "task-2"), ("state", "TASK_FAILED")],
+            &[
+                ("task_id", "task-2"),
+                ("state", "TASK_FAILED"),
+                ("source", "SOURCE_EXECUTOR"),
+            ],
         )
     })?;
-    assert_eq!(failed["source"], "SOURCE_EXECUTOR");
     assert_eq!(failed["has_uuid"], true);
     sched.wait_for(WAIT, "reconciliation after the master restart", |e| {
         is_event(
