@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every Kumos check and test. Installs what the tests need when it is missing (etcd for the etcd
-# tests, protoc for etcd-client's build, curl for the HTTP end-to-end tests), then: rustfmt, clippy with
+# tests, protoc for etcd-client's build, curl for the HTTP end-to-end tests, docker.io and
+# busybox-static for the Docker containerizer tests), then: rustfmt, clippy with
 # warnings as errors, and the whole test suite (unit, storage contract on embedded + real etcd, and
 # end-to-end tests driving `kumos server` with real kubectl, and `kumos master`/`kumos agent` with a
 # real pymesos scheduler from PyPI, set up in a virtualenv here).
@@ -25,6 +26,11 @@ if [ "${#need_packages[@]}" -gt 0 ]; then
 fi
 # Debian's etcd-server package starts a system etcd on 2379; the tests start their own on free ports.
 if command -v systemctl >/dev/null 2>&1; then as_root systemctl stop etcd >/dev/null 2>&1 || true; fi
+
+# The Docker containerizer tests start their own dockerd (docker.io) and build their image from
+# busybox-static offline; install both here so a missing package fails early.
+echo "==> docker.io and busybox-static for the Docker containerizer tests"
+as_root bash scripts/docker-test-env.sh install
 
 command -v etcd >/dev/null || { echo "etcd is required (apt-get install etcd-server)" >&2; exit 1; }
 command -v kubectl >/dev/null || { echo "kubectl is required on PATH" >&2; exit 1; }

@@ -4,8 +4,9 @@ Prints one JSON line per event on stdout: {"ev": ..., "t": monotonic seconds, ..
 
   launch   launch one command task on the first offer; after TASK_FINISHED decline the next
            offer with filters.refuse_seconds=REFUSE and report when resources come back.
-  survive  launch one long task per agent (one task per offer, up to N agents); then just
-           report events; on re-registration run implicit reconciliation.
+  survive  launch one long task per agent (one task per offer, up to AGENTS agents), or TASKS
+           tasks wherever offered; then just report events; on re-registration run implicit
+           reconciliation. DOCKER_IMAGE runs the tasks in that image.
 """
 import json
 import os
@@ -19,6 +20,8 @@ MODE = sys.argv[1]
 MASTER = sys.argv[2]
 REFUSE = float(os.environ.get("REFUSE_SECONDS", "3"))
 AGENTS = int(os.environ.get("AGENTS", "1"))
+TASKS = int(os.environ.get("TASKS", "0"))
+DOCKER_IMAGE = os.environ.get("DOCKER_IMAGE")
 ROLE = os.environ.get("ROLE", "*")
 NAME = os.environ.get("NAME", "pymesos-" + MODE)
 TASK_CPUS = float(os.environ.get("TASK_CPUS", "0.1"))
@@ -74,6 +77,8 @@ class Sched(Scheduler):
             command=dict(value=command),
             resources=resources(cpus, 32),
         )
+        if DOCKER_IMAGE:
+            task["container"] = dict(type="DOCKER", docker=dict(image=DOCKER_IMAGE))
         driver.launchTasks(offer["id"], [task])
         log(ev="launched", task_id=task["task_id"]["value"], agent_id=offer["agent_id"]["value"])
 
@@ -98,7 +103,9 @@ class Sched(Scheduler):
                 else:
                     driver.declineOffer(offer["id"], filters=dict(refuse_seconds=0.2))
             else:
-                if agent not in self.launched_on and len(self.launched_on) < AGENTS:
+                if TASKS and self.tasks < TASKS:
+                    self.launch(driver, offer, "exec sleep %s" % os.environ.get("SLEEP", "600"), TASK_CPUS)
+                elif not TASKS and agent not in self.launched_on and len(self.launched_on) < AGENTS:
                     self.launched_on.add(agent)
                     self.launch(driver, offer, "exec sleep %s" % os.environ.get("SLEEP", "600"), TASK_CPUS)
                 else:

@@ -116,10 +116,12 @@ impl Drop for MasterProcess {
     }
 }
 
-/// A `kumos agent` process (process runtime) with its own work directory.
+/// A `kumos agent` process with its own work directory.
 pub struct AgentProcess {
     child: Option<Child>,
     dir: tempfile::TempDir,
+    args: Vec<String>,
+    bin: PathBuf,
 }
 
 impl AgentProcess {
@@ -142,35 +144,64 @@ impl AgentProcess {
         resources: &str,
         hostname: &str,
     ) -> anyhow::Result<AgentProcess> {
+        Self::start_with(bin, master_url, secret_file, resources, hostname, &[])
+    }
+
+    /// [`AgentProcess::start_for`] with extra flags (e.g. `--runtime docker`).
+    pub fn start_with(
+        bin: &Path,
+        master_url: &str,
+        secret_file: &Path,
+        resources: &str,
+        hostname: &str,
+        extra: &[&str],
+    ) -> anyhow::Result<AgentProcess> {
         let dir = tempfile::tempdir()?;
-        let mut child = Command::new(bin)
-            .arg("agent")
-            .args(["--master", master_url])
-            .arg("--secret-file")
-            .arg(secret_file)
-            .arg("--work-dir")
-            .arg(dir.path())
-            .args([
-                "--resources",
-                resources,
-                "--hostname",
-                hostname,
-                "--status-update-retry",
-                "500ms",
-                // Several agents share this host: each takes a free port for its endpoint.
-                "--port",
-                "0",
-            ])
+        let mut args: Vec<String> = vec![
+            "agent".into(),
+            "--master".into(),
+            master_url.into(),
+            "--secret-file".into(),
+            secret_file.display().to_string(),
+            "--work-dir".into(),
+            dir.path().display().to_string(),
+            "--resources".into(),
+            resources.into(),
+            "--hostname".into(),
+            hostname.into(),
+            "--status-update-retry".into(),
+            "500ms".into(),
+            // Several agents share this host: each takes a free port for its endpoint.
+            "--port".into(),
+            "0".into(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let mut agent = AgentProcess {
+            child: None,
+            dir,
+            args,
+            bin: bin.to_path_buf(),
+        };
+        agent.spawn()?;
+        Ok(agent)
+    }
+
+    fn spawn(&mut self) -> anyhow::Result<()> {
+        let mut child = Command::new(&self.bin)
+            .args(&self.args)
             .env("KUMOS_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
             .context("starting kumos agent")?;
         read_first_line(&mut child)?;
-        Ok(AgentProcess {
-            child: Some(child),
-            dir,
-        })
+        self.child = Some(child);
+        Ok(())
+    }
+
+    /// Starts the agent again on the same work directory (after [`AgentProcess::kill9`]).
+    pub fn start_again(&mut self) -> anyhow::Result<()> {
+        self.spawn()
     }
 
     /// The work directory.

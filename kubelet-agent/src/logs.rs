@@ -180,6 +180,19 @@ impl LogWriter {
         Ok((Self { file, path }, run))
     }
 
+    /// Reopens the existing log file of run `run` for appending (e.g. to resume a
+    /// container's log after an agent restart); created if missing.
+    pub async fn append(sandbox: &Path, container: &str, run: u32) -> io::Result<Self> {
+        tokio::fs::create_dir_all(log_dir(sandbox, container)).await?;
+        let path = log_path(sandbox, container, run);
+        let file = tokio::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .await?;
+        Ok(Self { file, path })
+    }
+
     /// The file being written.
     pub fn path(&self) -> &Path {
         &self.path
@@ -187,9 +200,30 @@ impl LogWriter {
 
     /// Appends one line (without its newline), stamped now, and flushes it.
     pub async fn write_line(&mut self, stream: LogStream, text: &[u8]) -> io::Result<()> {
-        let line = format_cri_line(OffsetDateTime::now_utc(), stream, text);
+        self.write_line_at(OffsetDateTime::now_utc(), stream, text)
+            .await
+    }
+
+    /// Appends one line (without its newline) with the given timestamp, and flushes it.
+    pub async fn write_line_at(
+        &mut self,
+        ts: OffsetDateTime,
+        stream: LogStream,
+        text: &[u8],
+    ) -> io::Result<()> {
+        let line = format_cri_line(ts, stream, text);
         self.file.write_all(&line).await?;
         self.file.flush().await
+    }
+
+    /// The timestamp of the last well-formed line of the file, if any.
+    pub async fn last_timestamp(&self) -> io::Result<Option<OffsetDateTime>> {
+        let text = tokio::fs::read(&self.path).await?;
+        Ok(text
+            .split(|b| *b == b'\n')
+            .rev()
+            .find_map(|line| parse_cri_line(line).ok())
+            .map(|line| line.timestamp))
     }
 }
 

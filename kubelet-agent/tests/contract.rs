@@ -1,4 +1,5 @@
-//! The containerizer contract, run against the process and the simulated containerizer.
+//! The containerizer contract, run against the process, the simulated and the Docker
+//! containerizer (the latter on a real dockerd started by the test fixture).
 //!
 //! Every case is a generic `async fn(Harness)`; the `contract!` macro instantiates it
 //! once per implementation. Timeouts are failure guards only, never assertions.
@@ -20,6 +21,9 @@ macro_rules! contract {
         }
         mod simulated {
             $( #[tokio::test] async fn $case() { super::$case(super::Harness::simulated()).await; } )*
+        }
+        mod docker {
+            $( #[tokio::test] async fn $case() { super::$case(super::Harness::docker().await).await; } )*
         }
     };
 }

@@ -8,7 +8,8 @@ use anyhow::Context;
 use kubelet_agent::agent::status::Backoff;
 use kubelet_agent::agent::AgentConfig;
 use kubelet_agent::containerizer::{
-    Containerizer, ProcessContainerizer, SimulatedConfig, SimulatedContainerizer,
+    Containerizer, DockerConfig, DockerContainerizer, ProcessContainerizer, SimulatedConfig,
+    SimulatedContainerizer,
 };
 use offer_scheduler::resources::Resources;
 use serde_json::{json, Value as Json};
@@ -64,17 +65,52 @@ fn resources_json(text: &str) -> anyhow::Result<Json> {
     Ok(r.to_json())
 }
 
-fn containerizer(
-    runtime: Runtime,
+/// How an agent runs its tasks.
+#[derive(Clone, Debug)]
+pub struct RuntimeConfig {
+    /// Which containerizer.
+    pub runtime: Runtime,
+    /// Simulated runtime settings.
+    pub sim: SimulatedConfig,
+    /// dockerd's socket.
+    pub docker_socket: PathBuf,
+    /// Where published container ports listen.
+    pub bind_address: std::net::IpAddr,
+}
+
+/// A stable identity for this agent's containers (Docker labels), kept in its work directory so
+/// a restarted agent finds its containers again.
+fn container_identity(work_dir: &std::path::Path) -> anyhow::Result<String> {
+    let path = work_dir.join("container-identity");
+    if let Ok(id) = std::fs::read_to_string(&path) {
+        if !id.trim().is_empty() {
+            return Ok(id.trim().to_string());
+        }
+    }
+    let id = uuid::Uuid::new_v4().to_string();
+    std::fs::write(&path, &id).with_context(|| format!("writing {}", path.display()))?;
+    Ok(id)
+}
+
+async fn containerizer(
+    rt: &RuntimeConfig,
+    work_dir: &std::path::Path,
     events: tokio::sync::mpsc::UnboundedSender<kubelet_agent::containerizer::TaskEvent>,
-    sim: SimulatedConfig,
 ) -> anyhow::Result<Arc<dyn Containerizer>> {
-    Ok(match runtime {
+    Ok(match rt.runtime {
         Runtime::Process => Arc::new(ProcessContainerizer::new(events)),
-        Runtime::Simulated => Arc::new(SimulatedContainerizer::new(events, sim)),
-        Runtime::Docker => anyhow::bail!(
-            "the docker runtime is not built yet (issue 5); use --runtime process or simulated"
-        ),
+        Runtime::Simulated => Arc::new(SimulatedContainerizer::new(events, rt.sim)),
+        Runtime::Docker => {
+            let mut cfg =
+                DockerConfig::new(rt.docker_socket.clone(), container_identity(work_dir)?);
+            cfg.bind_address = rt.bind_address;
+            let d = DockerContainerizer::new(events, cfg)
+                .await
+                .with_context(|| {
+                    format!("connecting to dockerd at {}", rt.docker_socket.display())
+                })?;
+            Arc::new(d)
+        }
     })
 }
 
@@ -93,17 +129,16 @@ impl LocalAgents {
     }
 }
 
-fn spawn_agent(
+async fn spawn_agent(
     tracker: &TaskTracker,
     cfg: AgentConfig,
-    runtime: Runtime,
-    sim: SimulatedConfig,
+    rt: &RuntimeConfig,
     token: CancellationToken,
 ) -> anyhow::Result<()> {
     std::fs::create_dir_all(&cfg.work_dir)
         .with_context(|| format!("creating {}", cfg.work_dir.display()))?;
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    let c = containerizer(runtime, tx, sim)?;
+    let c = containerizer(rt, &cfg.work_dir, tx).await?;
     tracker.spawn(async move {
         if let Err(err) = kubelet_agent::agent::run(cfg, c, rx, token).await {
             tracing::error!(%err, "agent stopped");
@@ -145,13 +180,13 @@ pub async fn start_local_agents(
             attributes: json!([]),
             backoff: Backoff::default(),
         };
-        spawn_agent(
-            &tracker,
-            cfg,
-            args.runtime,
-            SimulatedConfig::default(),
-            token.clone(),
-        )?;
+        let rt = RuntimeConfig {
+            runtime: args.runtime,
+            sim: SimulatedConfig::default(),
+            docker_socket: args.docker_socket.clone(),
+            bind_address: args.bind_address,
+        };
+        spawn_agent(&tracker, cfg, &rt, token.clone()).await?;
     }
     Ok(LocalAgents { tracker, token })
 }
@@ -183,13 +218,18 @@ pub async fn run_agent(args: AgentArgs) -> anyhow::Result<()> {
             max: Duration::from_secs(60).max(args.status_update_retry),
         },
     };
-    let sim = SimulatedConfig {
-        start_delay: args.sim_start_delay,
-        lifetime: args.sim_lifetime,
+    let rt = RuntimeConfig {
+        runtime: args.runtime,
+        sim: SimulatedConfig {
+            start_delay: args.sim_start_delay,
+            lifetime: args.sim_lifetime,
+        },
+        docker_socket: args.docker_socket.clone(),
+        bind_address: args.bind_address,
     };
     let token = CancellationToken::new();
     let tracker = TaskTracker::new();
-    spawn_agent(&tracker, cfg, args.runtime, sim, token.clone())?;
+    spawn_agent(&tracker, cfg, &rt, token.clone()).await?;
     tracker.close();
     println!(
         "kumos: agent of {} (work dir {})",

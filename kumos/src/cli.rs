@@ -25,8 +25,8 @@ enum Command {
     Master(MasterOnlyArgs),
     /// One agent, registered with a master.
     Agent(AgentArgs),
-    /// The controllers alone (issue 6).
-    Controllers,
+    /// The controllers alone, against a running API server.
+    Controllers(ControllersArgs),
 }
 
 /// Where objects are stored.
@@ -183,6 +183,13 @@ pub struct AgentArgs {
     /// How tasks run.
     #[arg(long, value_enum, default_value_t = Runtime::Process)]
     pub runtime: Runtime,
+    /// dockerd's socket (with `--runtime docker`).
+    #[arg(long, default_value = "/var/run/docker.sock")]
+    pub docker_socket: PathBuf,
+    /// Address container ports are published on (never 0.0.0.0 by default).
+    #[arg(long, default_value = "127.0.0.1")]
+    pub bind_address: std::net::IpAddr,
+
     /// First retry of an unacknowledged status update (doubling up to 60 s).
     #[arg(long, default_value = "2s", value_parser = parse_duration)]
     pub status_update_retry: Duration,
@@ -203,6 +210,21 @@ pub struct MasterOnlyArgs {
     pub master: MasterArgs,
 }
 
+/// Flags of `kumos controllers`.
+#[derive(Debug, Clone, Args)]
+pub struct ControllersArgs {
+    /// Kubeconfig of the API server (the one `kumos apiserver` writes in its data directory).
+    #[arg(long)]
+    pub kubeconfig: PathBuf,
+    /// The master's URL.
+    #[arg(long, default_value = "http://127.0.0.1:5050")]
+    pub master: String,
+    /// Controllers to run: `*` (all), names to enable, `-name` to disable (framework,
+    /// replication, gc, endpoints, nodes), comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "*")]
+    pub controllers: Vec<String>,
+}
+
 /// Flags of the all-in-one server.
 #[derive(Debug, Clone, Args)]
 pub struct ServerArgs {
@@ -213,6 +235,11 @@ pub struct ServerArgs {
     /// Local agents to run in this process.
     #[arg(long, default_value_t = 1)]
     pub agents: u32,
+    /// Controllers to run: `*` (all), names to enable, `-name` to disable (framework,
+    /// replication, gc, endpoints, nodes), comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "*")]
+    pub controllers: Vec<String>,
+
     /// Resources of each local agent (default: this machine's cpus and memory, and a slice of
     /// ports 31000+ per agent).
     #[arg(long)]
@@ -220,6 +247,12 @@ pub struct ServerArgs {
     /// How the local agents run tasks.
     #[arg(long, value_enum, default_value_t = Runtime::Process)]
     pub runtime: Runtime,
+    /// dockerd's socket (with `--runtime docker`).
+    #[arg(long, default_value = "/var/run/docker.sock")]
+    pub docker_socket: PathBuf,
+    /// Address container ports are published on (never 0.0.0.0 by default).
+    #[arg(long, default_value = "127.0.0.1")]
+    pub bind_address: std::net::IpAddr,
 }
 
 /// Runs the chosen subcommand.
@@ -231,14 +264,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Apiserver(args) => crate::server::run_apiserver(args).await?,
         Command::Master(args) => crate::master::run_master(args).await?,
         Command::Agent(args) => crate::agent::run_agent(args).await?,
-        Command::Controllers => return Ok(not_yet("controllers", 6)),
+        Command::Controllers(args) => {
+            let config = controllers::ControllersConfig {
+                master_url: args.master,
+                controllers: args.controllers,
+            };
+            crate::server::run_controllers_only(args.kubeconfig, config).await?
+        }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn not_yet(role: &str, issue: u32) -> ExitCode {
-    eprintln!("kumos {role}: not implemented yet (see issue {issue})");
-    ExitCode::from(2)
 }
 
 #[cfg(test)]

@@ -1,9 +1,10 @@
-//! `kumos`: one binary for every role. `server` runs everything in one process (today: the API server;
-//! controllers, the master and agents join as their issues land); the other subcommands run one role each.
+//! `kumos`: one binary for every role. `server` runs everything in one process (the API server, the
+//! controllers, the master and local agents); the other subcommands run one role each.
 
 mod agent;
 mod cli;
 mod kubeconfig;
+mod leader;
 mod master;
 mod server;
 

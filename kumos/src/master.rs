@@ -11,8 +11,15 @@ use serde_json::Value as Json;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::cli::{MasterArgs, MasterOnlyArgs, StoreArgs};
+use crate::cli::{MasterArgs, MasterOnlyArgs, StoreArgs, StoreKind};
+use crate::leader::Role;
 use crate::server::{signals, Store};
+use axum::extract::{Request, State};
+use axum::response::Response;
+use axum::Router;
+use tokio::sync::watch;
+use tokio_util::task::TaskTracker;
+use tower::ServiceExt;
 
 /// The master's records live in the cluster store beside the API objects.
 struct StoreAdapter(Arc<dyn Storage>);
@@ -66,31 +73,65 @@ impl MasterStore for StoreAdapter {
     }
 }
 
-/// The running master: its service and HTTP server.
+/// The running master: its HTTP server and, once it leads, its service.
 pub struct RunningMaster {
-    /// The state machine's shell.
-    pub service: MasterService,
     /// Where the HTTP API listens.
     pub addr: SocketAddr,
     /// The agent secret.
     pub secret: String,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
+    leading: tokio::task::JoinHandle<anyhow::Result<Option<MasterService>>>,
 }
 
 impl RunningMaster {
-    /// Stops serving and waits for the state to be written.
-    pub async fn shutdown(self) {
+    /// Stops serving and waits for the state to be written; an error when leadership was lost.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
         let _ = self.server.await;
-        self.service.shutdown().await;
+        match self.leading.await {
+            Ok(Ok(Some(service))) => {
+                service.shutdown().await;
+                Ok(())
+            }
+            Ok(Ok(None)) => Ok(()),
+            Ok(Err(err)) => Err(err),
+            Err(err) => Err(anyhow::anyhow!("master task failed: {err}")),
+        }
     }
 }
 
-/// Starts the master on `store`; it stops serving when `shutdown` is cancelled.
+/// Routes every request to the leading master's router, or answers as a standby.
+#[derive(Clone)]
+struct Gate {
+    router: watch::Receiver<Option<Router>>,
+    role: watch::Receiver<Role>,
+}
+
+async fn gate(State(g): State<Gate>, req: Request) -> Response {
+    let current = g.router.borrow().clone();
+    match current {
+        Some(router) => match router.oneshot(req).await {
+            Ok(r) => r,
+            Err(never) => match never {},
+        },
+        None => {
+            let leader = match &*g.role.borrow() {
+                Role::Standby(l) => l.clone(),
+                _ => None,
+            };
+            offer_scheduler::http::standby_response(req.uri().path(), leader.as_deref())
+        }
+    }
+}
+
+/// Starts the master on `store`; it stops serving when `shutdown` is cancelled. With an
+/// election it stands by until it leads (and stops, cancelling `shutdown`, if it loses the lead);
+/// without one it leads at once.
 pub async fn start_master(
     args: &MasterArgs,
     data_dir: &std::path::Path,
     store: Arc<dyn Storage>,
     shutdown: CancellationToken,
+    election: Option<watch::Receiver<Role>>,
 ) -> anyhow::Result<RunningMaster> {
     let listener = TcpListener::bind(args.master_listen)
         .await
@@ -116,22 +157,71 @@ pub async fn start_master(
         allocation_interval: args.allocation_interval,
         agent_secret: secret.clone(),
     };
-    let service = MasterService::start(cfg, Arc::new(StoreAdapter(store)), shutdown.child_token())
-        .await
-        .context("starting the master")?;
-    let app = offer_scheduler::http::router(service.handle.clone());
+    let role = election.unwrap_or_else(|| watch::channel(Role::Leader).1);
+    let (router_tx, router_rx) = watch::channel(None);
+    let app = Router::new().fallback(gate).with_state(Gate {
+        router: router_rx,
+        role: role.clone(),
+    });
     let token = shutdown.clone();
     let server = tokio::spawn(async move {
         axum::serve(listener, app)
             .with_graceful_shutdown(async move { token.cancelled().await })
             .await
     });
+    let leading = tokio::spawn(lead(cfg, store, role, router_tx, shutdown));
     Ok(RunningMaster {
-        service,
         addr,
         secret,
         server,
+        leading,
     })
+}
+
+/// Waits for leadership, then runs the master until shutdown or until leadership is lost.
+async fn lead(
+    cfg: ServiceConfig,
+    store: Arc<dyn Storage>,
+    mut role: watch::Receiver<Role>,
+    router: watch::Sender<Option<Router>>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<Option<MasterService>> {
+    loop {
+        match &*role.borrow_and_update() {
+            Role::Leader => break,
+            Role::Lost => {
+                shutdown.cancel();
+                anyhow::bail!("lost the master election");
+            }
+            Role::Standby(_) => {}
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return Ok(None),
+            r = role.changed() => if r.is_err() { return Ok(None) },
+        }
+    }
+    tracing::info!("this master leads");
+    let service = MasterService::start(cfg, Arc::new(StoreAdapter(store)), shutdown.child_token())
+        .await
+        .context("starting the master")?;
+    let _ = router.send(Some(offer_scheduler::http::router(service.handle.clone())));
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return Ok(Some(service)),
+            r = role.changed() => {
+                if r.is_err() {
+                    return Ok(Some(service));
+                }
+                if *role.borrow() == Role::Lost {
+                    tracing::error!("leadership lost: stopping this master");
+                    let _ = router.send(None);
+                    shutdown.cancel();
+                    service.shutdown().await;
+                    anyhow::bail!("lost the master election");
+                }
+            }
+        }
+    }
 }
 
 /// `kumos master`: the master alone, on its own store.
@@ -139,7 +229,36 @@ pub async fn run_master(args: MasterOnlyArgs) -> anyhow::Result<()> {
     let data_dir = prepare(&args.store)?;
     let store = Store::open(&args.store).await?;
     let shutdown = CancellationToken::new();
-    let master = start_master(&args.master, &data_dir, store.storage(), shutdown.clone()).await?;
+    let tracker = TaskTracker::new();
+    let (election, role) = match args.store.store {
+        StoreKind::Etcd => {
+            let (tx, rx) = watch::channel(Role::Standby(None));
+            (Some(tx), Some(rx))
+        }
+        StoreKind::Embedded => (None, None),
+    };
+    let master = start_master(
+        &args.master,
+        &data_dir,
+        store.storage(),
+        shutdown.clone(),
+        role,
+    )
+    .await?;
+    if let Some(tx) = election {
+        let name = format!("{}/kumos/master-election", args.store.etcd_prefix);
+        let me = master.addr.to_string();
+        crate::leader::campaign(
+            &args.store.etcd_endpoints,
+            name,
+            me,
+            tx,
+            &tracker,
+            shutdown.clone(),
+        )
+        .await?;
+    }
+    tracker.close();
     println!(
         "kumos: master on http://{} (agent secret: {})",
         master.addr,
@@ -150,9 +269,10 @@ pub async fn run_master(args: MasterOnlyArgs) -> anyhow::Result<()> {
             .display()
     );
     signals(shutdown.clone()).await;
-    master.shutdown().await;
+    let result = master.shutdown().await;
+    tracker.wait().await;
     store.close().await;
-    Ok(())
+    result
 }
 
 fn prepare(store: &StoreArgs) -> anyhow::Result<std::path::PathBuf> {

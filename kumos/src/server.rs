@@ -1,6 +1,7 @@
 //! The API server role: open the store, build the router, serve it with TLS and a token, write the
 //! kubeconfig, and shut down cleanly on SIGINT/SIGTERM.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -116,16 +117,21 @@ pub async fn run_apiserver(args: ApiserverArgs) -> anyhow::Result<()> {
     served
 }
 
-/// `kumos server`: the API server, the master and local agents in one process.
+/// `kumos server`: the API server, the controllers, the master and local agents in one process.
 pub async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
     let data_dir = args.api.store.data_dir.clone();
     std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("creating {}", data_dir.display()))?;
     let shutdown = CancellationToken::new();
     let store = Store::open(&args.api.store).await?;
-    let master =
-        crate::master::start_master(&args.master, &data_dir, store.storage(), shutdown.clone())
-            .await?;
+    let master = crate::master::start_master(
+        &args.master,
+        &data_dir,
+        store.storage(),
+        shutdown.clone(),
+        None,
+    )
+    .await?;
     let agents = crate::agent::start_local_agents(&args, &master, shutdown.clone()).await?;
     let signal_task = tokio::spawn(signals(shutdown.clone()));
     let master_url = format!("http://{}", master.addr);
@@ -134,25 +140,84 @@ pub async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
         master_url: Some(master_url),
         secret: Some(master.secret.clone()),
     };
-    let served = serve_api(
+    let bound = bind_api(
         &args.api,
         store.storage(),
         access,
         Some(note),
         shutdown.clone(),
-    )
-    .await;
+    );
+    let served = match bound.await {
+        Ok(api) => {
+            // The listener is bound and the kubeconfig written: serve, then start the controllers
+            // against the API as any client would.
+            let serving = tokio::spawn(api.serve(shutdown.clone()));
+            let config = controllers::ControllersConfig {
+                master_url: format!("http://{}", master.addr),
+                controllers: args.controllers.clone(),
+            };
+            let controllers = tokio::spawn(run_controllers(
+                data_dir.join("kubeconfig"),
+                config,
+                shutdown.clone(),
+            ));
+            let served = match serving.await {
+                Ok(res) => res,
+                Err(err) => Err(anyhow::anyhow!("the API server task failed: {err}")),
+            };
+            shutdown.cancel();
+            if let Err(err) = controllers.await {
+                tracing::warn!(%err, "the controllers task failed");
+            }
+            served
+        }
+        Err(err) => Err(err),
+    };
     shutdown.cancel();
     let _ = signal_task.await;
     agents.shutdown().await;
-    master.shutdown().await;
+    let stopped = master.shutdown().await;
     store.close().await;
-    served
+    served.and(stopped)
+}
+
+/// Runs every controller against the API server the kubeconfig names until `shutdown`.
+async fn run_controllers(
+    kubeconfig: PathBuf,
+    config: controllers::ControllersConfig,
+    shutdown: CancellationToken,
+) {
+    let client = match controllers::client_from_kubeconfig(&kubeconfig).await {
+        Ok(client) => client,
+        Err(err) => {
+            tracing::error!(%err, "cannot start the controllers");
+            return;
+        }
+    };
+    let ctx = controllers::Context { client, shutdown };
+    controllers::run_all(ctx, config).await;
+}
+
+/// `kumos controllers`: the controllers alone, against the API server of `kubeconfig`, until a signal.
+pub async fn run_controllers_only(
+    kubeconfig: PathBuf,
+    config: controllers::ControllersConfig,
+) -> anyhow::Result<()> {
+    let shutdown = CancellationToken::new();
+    let client = controllers::client_from_kubeconfig(&kubeconfig).await?;
+    let signal_task = tokio::spawn(signals(shutdown.clone()));
+    let ctx = controllers::Context {
+        client,
+        shutdown: shutdown.clone(),
+    };
+    controllers::run_all(ctx, config).await;
+    shutdown.cancel();
+    let _ = signal_task.await;
+    Ok(())
 }
 
 /// Serves the Kubernetes API on `store` until `shutdown` is cancelled, reaching agents with
-/// `agents` for `pods/log`. The first line on stdout names the API URL (tests read it), then the
-/// kubeconfig and `note`.
+/// `agents` for `pods/log`.
 async fn serve_api(
     args: &ApiArgs,
     store: Arc<dyn Storage>,
@@ -160,6 +225,37 @@ async fn serve_api(
     note: Option<String>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    bind_api(args, store, agents, note, shutdown.clone())
+        .await?
+        .serve(shutdown)
+        .await
+}
+
+/// A bound API server, its kubeconfig written, not serving yet.
+struct BoundApi {
+    listener: TcpListener,
+    app: axum::Router,
+    tls: Option<Arc<rustls::ServerConfig>>,
+}
+
+impl BoundApi {
+    /// Serves until `shutdown` is cancelled.
+    async fn serve(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        apiserver::serve::serve(self.listener, self.app, self.tls, shutdown)
+            .await
+            .context("serving the API")
+    }
+}
+
+/// Binds the API listener on `store` and writes the kubeconfig. The first line on stdout names the API
+/// URL (tests read it), then the kubeconfig and `note`.
+async fn bind_api(
+    args: &ApiArgs,
+    store: Arc<dyn Storage>,
+    agents: AgentAccess,
+    note: Option<String>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<BoundApi> {
     let cache = CacheConfig {
         history: args.default_watch_cache_size.max(1),
         ..Default::default()
@@ -203,7 +299,5 @@ async fn serve_api(
         ),
         None => println!("kumos: serving on {url} (kubeconfig: {})", path.display()),
     }
-    apiserver::serve::serve(listener, app, tls, shutdown)
-        .await
-        .context("serving the API")
+    Ok(BoundApi { listener, app, tls })
 }

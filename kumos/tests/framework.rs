@@ -1,62 +1,18 @@
 //! The Kubernetes framework end to end: pods applied with kubectl are placed through offers from
 //! the built-in master, run by the local agents (process runtime), and report status back.
-//! The framework runs in this test process against `kumos server`'s API and master, exactly as
-//! `kumos controllers` would from another machine.
+//! `kumos server` runs the framework with its other controllers, over its own HTTP API and the
+//! master's scheduler API, as `kumos controllers` would from another machine.
 
 use std::path::Path;
 use std::time::Duration;
 
 use conformance::mesos::AgentProcess;
 use conformance::{kubectl_binaries, Kubectl, KumosServer, Store};
-use controllers::framework::{self, FrameworkConfig};
-use tokio_util::sync::CancellationToken;
 
 const WAIT: Duration = Duration::from_secs(120);
 
 fn bin() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_kumos"))
-}
-
-struct Running {
-    token: CancellationToken,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        self.token.cancel();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-/// Runs the framework on its own runtime thread until dropped.
-fn start_framework(server: &KumosServer) -> anyhow::Result<Running> {
-    let kubeconfig = server.kubeconfig();
-    let master = server
-        .master_url()
-        .ok_or_else(|| anyhow::anyhow!("no master URL"))?
-        .to_string();
-    let token = CancellationToken::new();
-    let t = token.clone();
-    let thread = std::thread::spawn(move || {
-        let rt = tokio::runtime::Runtime::new().expect("runtime");
-        rt.block_on(async move {
-            let client = controllers::client_from_kubeconfig(&kubeconfig)
-                .await
-                .expect("kube client");
-            let ctx = controllers::Context {
-                client,
-                shutdown: t,
-            };
-            framework::run(ctx, FrameworkConfig::new(&master)).await;
-        });
-    });
-    Ok(Running {
-        token,
-        thread: Some(thread),
-    })
 }
 
 fn try_ok(k: &Kubectl, args: &[&str]) -> Option<String> {
@@ -127,7 +83,6 @@ fn pods_run_through_offers_and_report_status() -> anyhow::Result<()> {
         Store::Embedded,
         &["--agents", "2", "--agent-resources", "cpus:2;mem:2048"],
     )?;
-    let _fw = start_framework(&server)?;
     let kubectl = Kubectl::new(&kubectl_binaries()[0], &server.kubeconfig());
     kubectl.ok(&["create", "namespace", "fw"]);
     kubectl.run_stdin(&["apply", "-n", "fw", "-f", "-"], POD);

@@ -173,7 +173,14 @@ fn scenario(k: &Kubectl, ns: &str) {
         ["configmap/settings", "pod/web", "service/web"],
         "{v}"
     );
-    let none = k.run(&["get", "pods", "-n", ns, "-l", "app notin (web),!missing"]);
+    let none = k.run(&[
+        "get",
+        "pods",
+        "-n",
+        ns,
+        "-l",
+        "app notin (web,web-rc),!missing",
+    ]);
     assert!(
         String::from_utf8_lossy(&none.stderr).contains("No resources found"),
         "{v}"

@@ -1,6 +1,6 @@
-//! `kubectl logs` end to end: a pod run by the Kubernetes framework on a local agent of
-//! `kumos server` (process runtime), its log read through the API server's `pods/log`, which
-//! proxies to the agent's container-log endpoint.
+//! `kubectl logs` end to end: a pod run by `kumos server`'s Kubernetes framework on a local
+//! agent (process runtime), its log read through the API server's `pods/log`, which proxies to
+//! the agent's container-log endpoint.
 
 use std::io::BufRead;
 use std::path::Path;
@@ -9,56 +9,12 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use conformance::{eventually, kubectl_binaries, Kubectl, KumosServer, Store};
-use controllers::framework::{self, FrameworkConfig};
-use tokio_util::sync::CancellationToken;
 
 /// Failure guard only: nothing here is expected to take long.
 const WAIT: Duration = Duration::from_secs(120);
 
 fn bin() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_kumos"))
-}
-
-struct Running {
-    token: CancellationToken,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        self.token.cancel();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-/// Runs the framework on its own runtime thread until dropped (as kumos/tests/framework.rs).
-fn start_framework(server: &KumosServer) -> anyhow::Result<Running> {
-    let kubeconfig = server.kubeconfig();
-    let master = server
-        .master_url()
-        .ok_or_else(|| anyhow::anyhow!("no master URL"))?
-        .to_string();
-    let token = CancellationToken::new();
-    let t = token.clone();
-    let thread = std::thread::spawn(move || {
-        let rt = tokio::runtime::Runtime::new().expect("runtime");
-        rt.block_on(async move {
-            let client = controllers::client_from_kubeconfig(&kubeconfig)
-                .await
-                .expect("kube client");
-            let ctx = controllers::Context {
-                client,
-                shutdown: t,
-            };
-            framework::run(ctx, FrameworkConfig::new(&master)).await;
-        });
-    });
-    Ok(Running {
-        token,
-        thread: Some(thread),
-    })
 }
 
 const POD: &str = r#"
@@ -90,7 +46,6 @@ fn is_rfc3339_nano(ts: &str) -> bool {
 #[test]
 fn kubectl_logs_reads_follows_and_tails_a_pods_output() -> anyhow::Result<()> {
     let server = KumosServer::start_with(bin(), Store::Embedded, &["--agents", "1"])?;
-    let _fw = start_framework(&server)?;
     let bins = kubectl_binaries();
     let kubectl = Kubectl::new(&bins[0], &server.kubeconfig());
     kubectl.ok(&["create", "namespace", "logs"]);

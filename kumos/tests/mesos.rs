@@ -251,3 +251,75 @@ fn kumos_server_runs_local_agents_under_its_master() -> anyhow::Result<()> {
     })?;
     Ok(())
 }
+
+/// Two masters on one etcd: one leads, the other answers 307 to the leader (pymesos follows it
+/// and registers there); when the leader dies, the standby takes over with the leader's state.
+#[test]
+fn standby_master_redirects_and_takes_over() -> anyhow::Result<()> {
+    let etcd = conformance::EtcdProcess::start()?;
+    let shared = tempfile::tempdir()?;
+    let secret = shared.path().join("agent-secret");
+    let endpoint = etcd.endpoint();
+    let secret_arg = secret.display().to_string();
+    let flags = [
+        "--store",
+        "etcd",
+        "--etcd-endpoints",
+        endpoint.as_str(),
+        "--etcd-prefix",
+        "/standby-test",
+        "--agent-secret-file",
+        secret_arg.as_str(),
+    ];
+    let mut first = MasterProcess::start(bin(), &flags)?;
+    conformance::eventually(WAIT, "the first master to lead", || {
+        first.get_json("/version").ok()
+    })?;
+    let second = MasterProcess::start(bin(), &flags)?;
+    let location = conformance::eventually(WAIT, "a 307 from the standby", || {
+        let out = std::process::Command::new("curl")
+            .args([
+                "-s",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code} %{redirect_url}",
+                "-X",
+                "POST",
+            ])
+            .args(["-H", "Content-Type: application/json", "-d", "{}"])
+            .arg(format!("http://{}/api/v1/scheduler", second.hostport()))
+            .output()
+            .ok()?;
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        text.starts_with("307 ").then_some(text)
+    })?;
+    assert!(
+        location.ends_with(&format!("{}/api/v1/scheduler", first.hostport())),
+        "{location}"
+    );
+    let sched = PymesosScheduler::start("survive", &second.hostport(), &[("AGENTS", "0")])?;
+    let registered = sched.wait_for(WAIT, "registration through the standby", |e| {
+        is_event(e, "registered", &[])
+    })?;
+    let fid = registered["framework_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    drop(sched);
+
+    first.kill9();
+    let frameworks = conformance::eventually(WAIT, "the standby to lead", || {
+        second.get_json("/master/frameworks").ok()
+    })?;
+    let known = frameworks["frameworks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|f| f["id"] == fid.as_str());
+    assert!(
+        known,
+        "the new leader recovered the framework from etcd: {frameworks}"
+    );
+    Ok(())
+}

@@ -50,10 +50,18 @@ pub fn recordio(event: &Json) -> Frame {
     Bytes::from(format!("{}\n{}", body.len(), body))
 }
 
+/// A message to the persistence writer.
+enum PersistOp {
+    /// Write (`Some`) or delete (`None`) a record.
+    Put(String, Option<Json>),
+    /// Signals once everything queued before it is in the store.
+    Flush(tokio::sync::oneshot::Sender<()>),
+}
+
 struct Shared {
     master: Mutex<Master>,
     streams: Mutex<HashMap<String, mpsc::UnboundedSender<Frame>>>,
-    persist: mpsc::UnboundedSender<(String, Option<Json>)>,
+    persist: mpsc::UnboundedSender<PersistOp>,
     allocate: Notify,
     cfg: ServiceConfig,
 }
@@ -127,7 +135,7 @@ impl MasterService {
 
 async fn persist_loop(
     store: Arc<dyn MasterStore>,
-    mut rx: mpsc::UnboundedReceiver<(String, Option<Json>)>,
+    mut rx: mpsc::UnboundedReceiver<PersistOp>,
     token: CancellationToken,
 ) {
     loop {
@@ -139,17 +147,23 @@ async fn persist_loop(
                 rx.recv().await
             }
         };
-        let Some((key, value)) = next else { break };
+        let Some(first) = next else { break };
         // Later writes of the same key supersede earlier ones still queued.
-        let mut batch = vec![(key, value)];
+        let mut batch = vec![first];
         while let Ok(more) = rx.try_recv() {
             batch.push(more);
         }
         let mut latest: HashMap<String, Option<Json>> = HashMap::new();
         let mut order = Vec::new();
-        for (k, v) in batch {
-            if latest.insert(k.clone(), v).is_none() {
-                order.push(k);
+        let mut flushes = Vec::new();
+        for op in batch {
+            match op {
+                PersistOp::Put(k, v) => {
+                    if latest.insert(k.clone(), v).is_none() {
+                        order.push(k);
+                    }
+                }
+                PersistOp::Flush(done) => flushes.push(done),
             }
         }
         for k in order {
@@ -157,6 +171,9 @@ async fn persist_loop(
             if let Err(err) = store.put(&k, v.as_ref()).await {
                 tracing::error!(%err, key = k, "cannot persist master state");
             }
+        }
+        for done in flushes {
+            let _ = done.send(());
         }
     }
 }
@@ -211,7 +228,7 @@ impl MasterHandle {
                     streams.remove(&stream);
                 }
                 Effect::Persist { key, value } => {
-                    let _ = self.shared.persist.send((key, value));
+                    let _ = self.shared.persist.send(PersistOp::Put(key, value));
                 }
             }
         }
@@ -232,6 +249,15 @@ impl MasterHandle {
             s.remove(id);
         }
         self.apply(|m, now| m.stream_closed(id, now));
+    }
+
+    /// Waits until every state change made so far is in the store (registrations are answered
+    /// only once durable, as Mesos' registrar does).
+    pub async fn flush(&self) {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if self.shared.persist.send(PersistOp::Flush(tx)).is_ok() {
+            let _ = rx.await;
+        }
     }
 
     /// Asks for an allocation cycle soon (batched with any already pending).

@@ -265,29 +265,45 @@ async fn dependents(
     Ok(found)
 }
 
-/// Orphan: dependents lose their ownerReferences to the deleted owner and stay.
+/// Orphan: dependents lose their ownerReferences to the deleted owner and stay. A dependent written
+/// meanwhile is read again and retried, so none is left pointing at the deleted owner (the garbage
+/// collector would take that for a Background deletion).
 async fn orphan_dependents(
     state: &AppState,
     target: &Target,
     owner: &Value,
 ) -> Result<(), ApiError> {
+    const ATTEMPTS: usize = 10;
     let uid = meta_str(owner, "uid").unwrap_or_default().to_string();
-    for (resource, key, mut obj, revision) in dependents(state, target, owner).await? {
-        if let Some(refs) = obj
-            .pointer_mut("/metadata/ownerReferences")
-            .and_then(Value::as_array_mut)
-        {
-            refs.retain(|r| r.get("uid").and_then(Value::as_str) != Some(uid.as_str()));
-        }
-        match state
-            .storage()
-            .update(&key, object::to_bytes(&obj), revision)
-            .await
-        {
-            // A dependent changed meanwhile keeps its reference; the garbage collector (controllers issue)
-            // reconciles such leftovers.
-            Ok(_) | Err(StorageError::Conflict { .. }) | Err(StorageError::NotFound(_)) => {}
-            Err(e) => return Err(object::storage_error(resource, "", e)),
+    for (resource, key, obj, revision) in dependents(state, target, owner).await? {
+        let (mut obj, mut revision) = (obj, revision);
+        for _ in 0..ATTEMPTS {
+            if let Some(refs) = obj
+                .pointer_mut("/metadata/ownerReferences")
+                .and_then(Value::as_array_mut)
+            {
+                refs.retain(|r| r.get("uid").and_then(Value::as_str) != Some(uid.as_str()));
+            }
+            match state
+                .storage()
+                .update(&key, object::to_bytes(&obj), revision)
+                .await
+            {
+                Ok(_) | Err(StorageError::NotFound(_)) => break,
+                Err(StorageError::Conflict { .. }) => {
+                    let current = state
+                        .storage()
+                        .get(&key)
+                        .await
+                        .map_err(|e| object::storage_error(resource, "", e))?;
+                    let Some(kv) = current else { break };
+                    let Ok(fresh) = resource.decode(&kv.value, kv.mod_revision) else {
+                        break;
+                    };
+                    (obj, revision) = (fresh, kv.mod_revision);
+                }
+                Err(e) => return Err(object::storage_error(resource, "", e)),
+            }
         }
     }
     Ok(())

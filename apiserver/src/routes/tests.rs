@@ -23,10 +23,17 @@ impl Drop for Api {
 }
 
 pub(super) async fn api() -> Api {
+    api_with(|store| store).await
+}
+
+/// [`api`] over the embedded store as `wrap` wraps it (to inject storage behaviour).
+pub(super) async fn api_with(
+    wrap: impl FnOnce(std::sync::Arc<EmbeddedStore>) -> std::sync::Arc<dyn crate::storage::Storage>,
+) -> Api {
     let dir = tempfile::tempdir().unwrap();
     let store = EmbeddedStore::open(dir.path(), EmbeddedConfig::default()).unwrap();
     let shutdown = CancellationToken::new();
-    let state = AppState::new(std::sync::Arc::new(store), shutdown.clone())
+    let state = AppState::new(wrap(std::sync::Arc::new(store)), shutdown.clone())
         .await
         .unwrap();
     Api {

@@ -116,7 +116,14 @@ pub async fn run(
         token.child_token(),
     );
     let mut agent = Agent::load(cfg, containerizer, logs)?;
-    agent.recover();
+    let adopted = match agent.containerizer.recover().await {
+        Ok(ids) => ids,
+        Err(err) => {
+            tracing::error!(%err, "cannot recover containers; their tasks are reported lost");
+            Vec::new()
+        }
+    };
+    agent.recover(&adopted);
     let mut retry = Duration::from_millis(200);
     loop {
         let attempt = tokio::select! {
@@ -163,8 +170,9 @@ impl Agent {
         let mut tasks = BTreeMap::new();
         for (rec, pending) in records {
             let key = (rec.framework_id.clone(), rec.task_id.clone());
-            // No process survives a restart: the logs stay readable, never followed.
-            logs.insert(&key, checkpoint.sandbox(&key), &rec.info, true);
+            // Live tasks the containerizer does not re-adopt get a terminal update in
+            // `recover`, which ends their followers; the logs stay readable.
+            logs.insert(&key, checkpoint.sandbox(&key), &rec.info, rec.is_terminal());
             queues.restore(key.clone(), pending);
             tasks.insert(key, rec);
         }
@@ -186,13 +194,27 @@ impl Agent {
         })
     }
 
-    /// Tasks checkpointed as live did not survive the restart (processes die with the agent):
-    /// each gets a terminal update, queued like any other.
-    fn recover(&mut self) {
+    /// Tasks checkpointed as live either were re-adopted by the containerizer (Docker containers
+    /// outlive the agent; their status flows again) or did not survive the restart (processes die
+    /// with the agent): those get a terminal update, queued like any other.
+    fn recover(&mut self, adopted: &[String]) {
+        for cid in adopted {
+            let key = self
+                .tasks
+                .keys()
+                .find(|k| container_task_id(k) == *cid)
+                .cloned();
+            if let Some(key) = key {
+                tracing::info!(task = key.1, "re-adopted a running task");
+                self.by_container.insert(cid.clone(), key);
+            }
+        }
         let dead: Vec<TaskKey> = self
             .tasks
             .iter()
-            .filter(|(_, r)| !r.is_terminal())
+            .filter(|(k, r)| {
+                !r.is_terminal() && !self.by_container.contains_key(&container_task_id(k))
+            })
             .map(|(k, _)| k.clone())
             .collect();
         for key in dead {

@@ -8,6 +8,9 @@
 //!   group, logging to CRI-format files (see [`crate::logs`]).
 //! - [`SimulatedContainerizer`]: no processes; a tiny script language in `argv`
 //!   drives simulated containers, so the same contract holds without forking.
+//! - [`DockerContainerizer`]: each container is a Docker container run by dockerd; the
+//!   containers of a task share a network namespace, and tasks survive an agent
+//!   restart ([`Containerizer::recover`]).
 //!
 //! Both share the task-level rules, implemented once in the private `supervisor`
 //! module: a task goes `Starting` (optional), then `Running` once every container has
@@ -18,10 +21,12 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+mod docker;
 mod process;
 mod simulated;
 mod supervisor;
 
+pub use docker::{DockerConfig, DockerContainerizer, DockerError};
 pub use process::ProcessContainerizer;
 pub use simulated::{SimulatedConfig, SimulatedContainerizer};
 
@@ -30,7 +35,8 @@ pub use simulated::{SimulatedConfig, SimulatedContainerizer};
 pub struct ContainerSpec {
     /// Container name (`"main"` for a Mesos command task); names its log directory.
     pub name: String,
-    /// Image reference; recorded, never pulled by the process or simulated containerizer.
+    /// Image reference; required and pulled when missing by the Docker containerizer,
+    /// recorded only by the process and simulated ones.
     pub image: Option<String>,
     /// The resolved command line, e.g. `["sh", "-c", "echo hi"]`.
     pub argv: Vec<String>,
@@ -41,9 +47,9 @@ pub struct ContainerSpec {
     /// Port mappings; the process containerizer passes each host port as `PORT<i>` and,
     /// when named, `PORT_<NAME>` (upper-cased, `-` replaced by `_`).
     pub ports: Vec<PortMapping>,
-    /// CPU share requested (recorded, not enforced).
+    /// CPU share requested (Docker: `cpus × 1024` CPU shares; otherwise recorded only).
     pub cpus: f64,
-    /// Memory in MiB requested (recorded, not enforced).
+    /// Memory in MiB requested (Docker: the memory limit; otherwise recorded only).
     pub mem_mb: f64,
 }
 
@@ -167,6 +173,9 @@ pub enum ContainerizerError {
     /// The containerizer was shut down and accepts no more tasks.
     #[error("containerizer is shut down")]
     ShutDown,
+    /// A Docker operation failed; the task's containers created so far were removed.
+    #[error(transparent)]
+    Docker(#[from] DockerError),
 }
 
 /// Runs tasks made of containers and reports their phases as [`TaskEvent`]s.
@@ -185,4 +194,12 @@ pub trait Containerizer: Send + Sync + 'static {
     /// Stops everything (used at agent shutdown in tests); owned tasks are joined.
     /// Every task still known is killed without grace and reported Killed.
     async fn shutdown(&self);
+    /// Re-adopts tasks that a previous instance of this containerizer left running
+    /// (e.g. before the agent was killed), so they are not launched again: each adopted
+    /// task is reported `Running` (never `Starting`), then ends like any other. Returns
+    /// the adopted task ids. Containerizers whose containers die with the agent (process,
+    /// simulated) adopt nothing, the default.
+    async fn recover(&self) -> Result<Vec<String>, ContainerizerError> {
+        Ok(Vec::new())
+    }
 }

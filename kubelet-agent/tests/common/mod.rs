@@ -4,6 +4,8 @@
 // Each test binary uses a different subset of the harness.
 #![allow(dead_code)]
 
+pub mod dockerd;
+
 use std::collections::HashMap;
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -11,8 +13,8 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use kubelet_agent::containerizer::{
-    ContainerSpec, Containerizer, ProcessContainerizer, SimulatedConfig, SimulatedContainerizer,
-    TaskEvent, TaskPhase, TaskSpec,
+    ContainerSpec, Containerizer, DockerConfig, DockerContainerizer, ProcessContainerizer,
+    SimulatedConfig, SimulatedContainerizer, TaskEvent, TaskPhase, TaskSpec,
 };
 use kubelet_agent::logs::{read_logs, LogOptions};
 use tokio::sync::{mpsc, watch};
@@ -44,9 +46,21 @@ pub struct Harness {
     events: mpsc::UnboundedReceiver<TaskEvent>,
     dir: tempfile::TempDir,
     phases: HashMap<String, Vec<TaskPhase>>,
+    /// For a Docker containerizer: its agent id (unique per harness).
+    agent_id: Option<String>,
 }
 
 impl Harness {
+    fn new(cz: Box<dyn Containerizer>, events: mpsc::UnboundedReceiver<TaskEvent>) -> Self {
+        Self {
+            cz,
+            events,
+            dir: tempfile::tempdir().expect("tempdir"),
+            phases: HashMap::new(),
+            agent_id: None,
+        }
+    }
+
     fn with(is_process: bool, config: SimulatedConfig) -> Self {
         let (tx, events) = mpsc::unbounded_channel();
         let cz: Box<dyn Containerizer> = if is_process {
@@ -54,17 +68,44 @@ impl Harness {
         } else {
             Box::new(SimulatedContainerizer::new(tx, config))
         };
-        Self {
-            cz,
-            events,
-            dir: tempfile::tempdir().expect("tempdir"),
-            phases: HashMap::new(),
-        }
+        Self::new(cz, events)
     }
 
     /// A process containerizer.
     pub fn process() -> Self {
         Self::with(true, SimulatedConfig::default())
+    }
+
+    /// A Docker containerizer on the test dockerd (started on first use), with an agent
+    /// id of its own; containers without an image run [`dockerd::IMAGE`].
+    pub async fn docker() -> Self {
+        let agent_id = format!("test-{}", uuid::Uuid::new_v4());
+        let (cz, events) = docker_containerizer(&agent_id).await;
+        Self {
+            agent_id: Some(agent_id),
+            ..Self::new(cz, events)
+        }
+    }
+
+    /// The Docker agent id of this harness; panics for other containerizers.
+    pub fn agent_id(&self) -> &str {
+        self.agent_id.as_deref().expect("a Docker harness")
+    }
+
+    /// Simulates an agent restart: drops the Docker containerizer without shutting it
+    /// down (its containers keep running), builds a new one with the same agent id and
+    /// returns what its `recover()` adopted. Adopted tasks start their event sequence anew.
+    pub async fn restart_docker(&mut self) -> Vec<String> {
+        let agent_id = self.agent_id().to_owned();
+        let (cz, events) = docker_containerizer(&agent_id).await;
+        self.cz = cz;
+        self.events = events;
+        self.phases.clear();
+        let adopted = guard("recover", self.cz.recover()).await.expect("recover");
+        for task in &adopted {
+            self.phases.insert(task.clone(), Vec::new());
+        }
+        adopted
     }
 
     /// A simulated containerizer with a short start delay and no lifetime.
@@ -85,8 +126,13 @@ impl Harness {
         self.dir.path().join(task_id)
     }
 
-    /// A task with its own sandbox.
-    pub fn task(&self, task_id: &str, containers: Vec<ContainerSpec>) -> TaskSpec {
+    /// A task with its own sandbox (for Docker, containers default to the test image).
+    pub fn task(&self, task_id: &str, mut containers: Vec<ContainerSpec>) -> TaskSpec {
+        if self.agent_id.is_some() {
+            for c in containers.iter_mut().filter(|c| c.image.is_none()) {
+                c.image = Some(dockerd::IMAGE.to_owned());
+            }
+        }
         TaskSpec {
             task_id: task_id.to_owned(),
             containers,
@@ -199,11 +245,27 @@ impl Harness {
         while let Ok(event) = self.events.try_recv() {
             self.check(&event);
         }
+        if let Some(agent_id) = &self.agent_id {
+            let left = dockerd::containers(agent_id).await;
+            assert!(left.is_empty(), "containers left after shutdown: {left:?}");
+        }
         for (task, phases) in &self.phases {
             let terminal = phases.iter().filter(|p| p.is_terminal()).count();
             assert_eq!(terminal, 1, "task {task}: {phases:?}");
         }
     }
+}
+
+/// A Docker containerizer on the test dockerd and its event receiver.
+async fn docker_containerizer(
+    agent_id: &str,
+) -> (Box<dyn Containerizer>, mpsc::UnboundedReceiver<TaskEvent>) {
+    let (tx, events) = mpsc::unbounded_channel();
+    let config = DockerConfig::new(dockerd::socket(), agent_id);
+    let cz = guard("docker connect", DockerContainerizer::new(tx, config))
+        .await
+        .expect("connect to the test dockerd");
+    (Box::new(cz), events)
 }
 
 /// Processes (not zombies) whose working directory is under `dir`.

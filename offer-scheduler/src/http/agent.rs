@@ -51,6 +51,7 @@ pub(super) async fn call(
         let rx = h.open_stream(&sid);
         return match h.apply(|m, now| m.agent_subscribe(&call, &sid, now)) {
             Ok(_) => {
+                h.flush().await;
                 h.trigger_allocation();
                 stream_response(h, sid, rx, None)
             }

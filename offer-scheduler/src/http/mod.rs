@@ -3,7 +3,10 @@
 
 mod agent;
 mod scheduler;
+mod standby;
 mod state;
+
+pub use standby::standby_response;
 
 use crate::master::MESOS_VERSION;
 use crate::service::{Frame, MasterHandle};

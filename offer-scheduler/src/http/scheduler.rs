@@ -45,7 +45,7 @@ pub(super) async fn call(
     };
     let kind = call.get("type").and_then(Json::as_str).unwrap_or_default();
     if kind == "SUBSCRIBE" {
-        return subscribe(h, &headers, &call);
+        return subscribe(h, &headers, &call).await;
     }
     let Some(fid) = id_of(&call, "framework_id") else {
         return missing("framework_id");
@@ -164,7 +164,7 @@ pub(super) async fn call(
     StatusCode::ACCEPTED.into_response()
 }
 
-fn subscribe(h: MasterHandle, headers: &HeaderMap, call: &Json) -> Response {
+async fn subscribe(h: MasterHandle, headers: &HeaderMap, call: &Json) -> Response {
     // Mesos checks 'Accept' before 'Mesos-Stream-Id', with these texts.
     if !accepts_json(headers) {
         return error(
@@ -183,6 +183,7 @@ fn subscribe(h: MasterHandle, headers: &HeaderMap, call: &Json) -> Response {
     let heartbeat = h.config().master.heartbeat_interval;
     match h.apply(|m, now| m.subscribe(call, &sid, now)) {
         Ok(_) => {
+            h.flush().await;
             h.trigger_allocation();
             stream_response(h, sid, rx, Some(heartbeat))
         }
