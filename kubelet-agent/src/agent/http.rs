@@ -226,6 +226,21 @@ pub struct Server {
 }
 
 impl Server {
+    /// Listens on `cfg.ip` and `cfg.port` (recording the port bound in `cfg.port`, for the
+    /// master) and serves a new, empty log index until `token` is cancelled.
+    pub async fn start(
+        cfg: &mut super::AgentConfig,
+        token: CancellationToken,
+    ) -> Result<(Server, LogIndex), AgentError> {
+        let listener = bind(cfg.ip, cfg.port).await?;
+        if let Ok(addr) = listener.local_addr() {
+            cfg.port = addr.port();
+        }
+        let index = LogIndex::default();
+        let app = router(index.clone(), &cfg.secret);
+        Ok((Server::spawn(listener, app, token), index))
+    }
+
     /// Serves `app` on `listener` until `token` is cancelled.
     pub fn spawn(listener: TcpListener, app: Router, token: CancellationToken) -> Server {
         let task = tokio::spawn(async move {

@@ -105,16 +105,7 @@ pub async fn run(
     mut events: UnboundedReceiver<TaskEvent>,
     token: CancellationToken,
 ) -> Result<(), AgentError> {
-    let listener = http::bind(cfg.ip, cfg.port).await?;
-    if let Ok(addr) = listener.local_addr() {
-        cfg.port = addr.port();
-    }
-    let logs = LogIndex::default();
-    let server = http::Server::spawn(
-        listener,
-        http::router(logs.clone(), &cfg.secret),
-        token.child_token(),
-    );
+    let (server, logs) = http::Server::start(&mut cfg, token.child_token()).await?;
     let mut agent = Agent::load(cfg, containerizer, logs)?;
     let adopted = match agent.containerizer.recover().await {
         Ok(ids) => ids,
