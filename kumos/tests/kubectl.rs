@@ -302,7 +302,9 @@ fn watch_sees_a_later_change(k: &Kubectl, ns: &str) {
 
 #[test]
 fn kubectl_against_the_embedded_store() {
-    let server = KumosServer::start(&kumos(), Store::Embedded).expect("kumos server");
+    // No agents: the API-level checks below see pods stay Pending.
+    let server = KumosServer::start_with(&kumos(), Store::Embedded, &["--agents", "0"])
+        .expect("kumos server");
     for (i, bin) in kubectl_binaries().iter().enumerate() {
         scenario(
             &Kubectl::new(bin, &server.kubeconfig()),
@@ -314,7 +316,9 @@ fn kubectl_against_the_embedded_store() {
 #[test]
 fn kubectl_against_etcd() {
     let etcd = EtcdProcess::start().expect("etcd");
-    let server = KumosServer::start(&kumos(), Store::Etcd(etcd.endpoint())).expect("kumos server");
+    let server =
+        KumosServer::start_with(&kumos(), Store::Etcd(etcd.endpoint()), &["--agents", "0"])
+            .expect("kumos server");
     for (i, bin) in kubectl_binaries().iter().enumerate() {
         scenario(
             &Kubectl::new(bin, &server.kubeconfig()),

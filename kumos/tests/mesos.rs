@@ -160,6 +160,13 @@ fn agent_loss_and_master_restart_keep_pymesos_tasks_straight() -> anyhow::Result
     })?;
     assert_eq!(lost["reason"], "REASON_SLAVE_REMOVED");
     assert_eq!(lost["source"], "SOURCE_MASTER");
+    // The master writes its state in order and answers a registration only once it is durable:
+    // a third agent's registration therefore also makes the loss above durable before the
+    // master is killed.
+    let c = AgentProcess::start(bin(), &master, "cpus:1;mem:512", "agent-c")?;
+    conformance::eventually(WAIT, "agent-c registered", || {
+        c.work_dir().join("agent.json").exists().then_some(())
+    })?;
 
     master.kill9();
     master.start_again()?;
