@@ -55,6 +55,13 @@ impl SyncError {
         let SyncError::Write { source, .. } = self;
         matches!(source, kube::Error::Api(s) if s.code == 409 || s.code == 404)
     }
+
+    /// The namespace is being deleted: nothing new may be written there, and the namespace's
+    /// removal takes the Service with it (kube's controller drops these silently too).
+    fn is_namespace_terminating(&self) -> bool {
+        let SyncError::Write { source, .. } = self;
+        matches!(source, kube::Error::Api(s) if s.code == 403 && s.message.contains("is being terminated"))
+    }
 }
 
 #[derive(Clone)]
@@ -217,6 +224,10 @@ async fn work(
                     let delay = Duration::from_millis(100)
                         .saturating_mul(1 << attempts.min(9))
                         .min(Duration::from_secs(30));
+                    if e.is_namespace_terminating() {
+                        retries.remove(&key);
+                        continue;
+                    }
                     if e.is_race() {
                         tracing::debug!(error = %e, "endpoints sync raced; retrying");
                     } else {
