@@ -16,7 +16,8 @@ pub enum SubscribeError {
     Removed,
 }
 
-fn capabilities(info: &Json) -> Vec<String> {
+/// The capability names of a `FrameworkInfo`.
+pub(super) fn capabilities(info: &Json) -> Vec<String> {
     info.get("capabilities")
         .and_then(Json::as_array)
         .map(|caps| {
@@ -27,15 +28,10 @@ fn capabilities(info: &Json) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn roles(info: &Json, caps: &[String]) -> Vec<String> {
-    if caps.iter().any(|c| c == "MULTI_ROLE") {
-        if let Some(list) = info.get("roles").and_then(Json::as_array) {
-            return list
-                .iter()
-                .filter_map(Json::as_str)
-                .map(str::to_string)
-                .collect();
-        }
+/// The roles of a `FrameworkInfo`: `roles` with MULTI_ROLE, else `role` (default `*`).
+pub(super) fn roles(info: &Json, caps: &[String]) -> Vec<String> {
+    if caps.iter().any(|c| c == "MULTI_ROLE") && info.get("roles").is_some_and(Json::is_array) {
+        return super::proto::strings(info.get("roles"));
     }
     vec![info
         .get("role")
@@ -99,16 +95,9 @@ impl Master {
             None => self.new_id(""),
         };
         info["id"] = id(&fid);
-        let suppressed = sub
-            .get("suppressed_roles")
-            .and_then(Json::as_array)
-            .map(|r| {
-                r.iter()
-                    .filter_map(Json::as_str)
-                    .map(str::to_string)
-                    .collect()
-            })
-            .unwrap_or_default();
+        let suppressed = super::proto::strings(sub.get("suppressed_roles"))
+            .into_iter()
+            .collect();
         let old_stream = self.frameworks.get(&fid).and_then(|f| f.stream.clone());
         if let Some(old) = old_stream.filter(|o| o != stream) {
             // A second SUBSCRIBE with the same id: the newer connection wins (scheduler failover).

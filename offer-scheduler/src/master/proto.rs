@@ -14,6 +14,18 @@ pub fn id_of(j: &Json, field: &str) -> Option<String> {
         .map(str::to_string)
 }
 
+/// The strings of a JSON array (non-strings skipped; anything else → empty).
+pub fn strings(j: Option<&Json>) -> Vec<String> {
+    j.and_then(Json::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Json::as_str)
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// `{"value": v}`.
 pub fn id(v: &str) -> Json {
     json!({ "value": v })

@@ -159,16 +159,9 @@ impl Master {
             .and_then(Json::as_object)
             .map(|q| q.iter().map(|(k, v)| (k.clone(), quota_from(v))).collect())
             .unwrap_or_default();
-        m.removed_frameworks = info
-            .get("removed_frameworks")
-            .and_then(Json::as_array)
-            .map(|r| {
-                r.iter()
-                    .filter_map(Json::as_str)
-                    .map(str::to_string)
-                    .collect()
-            })
-            .unwrap_or_default();
+        m.removed_frameworks = super::proto::strings(info.get("removed_frameworks"))
+            .into_iter()
+            .collect();
         for (key, v) in records {
             let Some(rest) = key.strip_prefix(STORE_PREFIX) else {
                 continue;
@@ -192,32 +185,8 @@ impl Master {
         let Some(fid) = id_of(&info, "id") else {
             return;
         };
-        let caps: Vec<String> = info
-            .get("capabilities")
-            .and_then(Json::as_array)
-            .map(|c| {
-                c.iter()
-                    .filter_map(|c| c.get("type")?.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let roles = if caps.iter().any(|c| c == "MULTI_ROLE") {
-            info.get("roles")
-                .and_then(Json::as_array)
-                .map(|r| {
-                    r.iter()
-                        .filter_map(Json::as_str)
-                        .map(str::to_string)
-                        .collect()
-                })
-                .unwrap_or_default()
-        } else {
-            vec![info
-                .get("role")
-                .and_then(Json::as_str)
-                .unwrap_or("*")
-                .to_string()]
-        };
+        let caps = super::frameworks::capabilities(&info);
+        let roles = super::frameworks::roles(&info, &caps);
         let mut fw = Framework {
             id: fid.clone(),
             info,
@@ -226,16 +195,9 @@ impl Master {
             gpu_resources: caps.iter().any(|c| c == "GPU_RESOURCES"),
             stream: None,
             failover_deadline: None,
-            suppressed: v
-                .get("suppressed")
-                .and_then(Json::as_array)
-                .map(|r| {
-                    r.iter()
-                        .filter_map(Json::as_str)
-                        .map(str::to_string)
-                        .collect()
-                })
-                .unwrap_or_default(),
+            suppressed: super::proto::strings(v.get("suppressed"))
+                .into_iter()
+                .collect(),
             registered_time: v
                 .get("registered_time")
                 .and_then(Json::as_f64)
