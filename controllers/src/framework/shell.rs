@@ -725,20 +725,9 @@ fn offer_view(o: &Json) -> OfferView {
                     .unwrap_or(0.0)
             }
             Some("ports") => {
-                for range in r
-                    .pointer("/ranges/range")
-                    .and_then(Json::as_array)
-                    .into_iter()
-                    .flatten()
-                {
-                    let b = range.get("begin").and_then(Json::as_u64).unwrap_or(0);
-                    let e = range.get("end").and_then(Json::as_u64).unwrap_or(0);
-                    for p in b..=e.min(b + 4096) {
-                        if let Ok(p) = u16::try_from(p) {
-                            ports.insert(p);
-                        }
-                    }
-                }
+                ports.extend(offer_scheduler::resources::ports_of(&Json::Array(vec![
+                    r.clone()
+                ])));
             }
             _ => {}
         }

@@ -16,28 +16,7 @@ fn scalar(resources: &Json, name: &str) -> f64 {
 
 /// Host ports the task was given (its `ports` ranges), in order.
 pub fn host_ports(resources: &Json) -> Vec<u16> {
-    let mut out = Vec::new();
-    for r in resources.as_array().into_iter().flatten() {
-        if r.get("name").and_then(Json::as_str) != Some("ports") {
-            continue;
-        }
-        for range in r
-            .pointer("/ranges/range")
-            .and_then(Json::as_array)
-            .into_iter()
-            .flatten()
-        {
-            let b = range.get("begin").and_then(Json::as_u64).unwrap_or(0);
-            let e = range.get("end").and_then(Json::as_u64).unwrap_or(0);
-            // Bounded: a task holds a handful of ports, never a whole range in practice.
-            for p in b..=e.min(b + 1024) {
-                if let Ok(p) = u16::try_from(p) {
-                    out.push(p);
-                }
-            }
-        }
-    }
-    out
+    offer_scheduler::resources::ports_of(resources)
 }
 
 /// The argv of a `CommandInfo`: `sh -c value` when `shell` (the default), else `arguments` (or

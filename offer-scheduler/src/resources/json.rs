@@ -204,3 +204,21 @@ impl Resources {
         Resources::from_json(&j)
     }
 }
+
+/// The port numbers of every `ports` RANGES entry in a Mesos `Resource` JSON list, in order
+/// (each range capped at 4096 ports, so a malformed range cannot blow up).
+pub fn ports_of(resources: &Json) -> Vec<u16> {
+    let mut out = Vec::new();
+    for r in resources.as_array().into_iter().flatten() {
+        if r.get("name").and_then(Json::as_str) != Some("ports") {
+            continue;
+        }
+        let ranges = r.pointer("/ranges/range").and_then(Json::as_array);
+        for range in ranges.into_iter().flatten() {
+            let b = range.get("begin").and_then(Json::as_u64).unwrap_or(0);
+            let e = range.get("end").and_then(Json::as_u64).unwrap_or(0);
+            out.extend((b..=e.min(b + 4096)).filter_map(|p| u16::try_from(p).ok()));
+        }
+    }
+    out
+}

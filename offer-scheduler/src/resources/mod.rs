@@ -1,6 +1,7 @@
 //! Mesos resources: named scalars/ranges/sets with reservations, and the `Resources` collection.
 
 mod json;
+pub use json::ports_of;
 mod parse;
 mod ranges;
 mod scalar;
