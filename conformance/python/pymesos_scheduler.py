@@ -7,6 +7,9 @@ Prints one JSON line per event on stdout: {"ev": ..., "t": monotonic seconds, ..
   survive  launch one long task per agent (one task per offer, up to AGENTS agents), or TASKS
            tasks wherever offered; then just report events; on re-registration run implicit
            reconciliation. DOCKER_IMAGE runs the tasks in that image.
+  greedy   fill every offer with TASK_CPUS-sized tasks running `sleep SLEEP` (short tasks: the
+           resources keep coming back to the allocator), declining what does not fit without a
+           filter.
 """
 import json
 import os
@@ -87,6 +90,9 @@ class Sched(Scheduler):
             agent = offer["agent_id"]["value"]
             log(ev="offer", offer_id=offer["id"]["value"], agent_id=agent,
                 resources=offer["resources"])
+            if MODE == "greedy":
+                self.fill(driver, offer)
+                continue
             if MODE == "launch":
                 if self.phase == "launch":
                     self.phase = "running"
@@ -110,6 +116,26 @@ class Sched(Scheduler):
                     self.launch(driver, offer, "exec sleep %s" % os.environ.get("SLEEP", "600"), TASK_CPUS)
                 else:
                     driver.declineOffer(offer["id"], filters=dict(refuse_seconds=1))
+
+    def fill(self, driver, offer):
+        cpus = sum(r["scalar"]["value"] for r in offer["resources"] if r["name"] == "cpus")
+        mem = sum(r["scalar"]["value"] for r in offer["resources"] if r["name"] == "mem")
+        tasks = []
+        while cpus >= TASK_CPUS - 1e-9 and mem >= 32:
+            self.tasks += 1
+            tasks.append(dict(
+                task_id=dict(value="greedy-%d" % self.tasks),
+                agent_id=dict(value=offer["agent_id"]["value"]),
+                name="greedy-%d" % self.tasks,
+                command=dict(value="sleep %s" % os.environ.get("SLEEP", "2")),
+                resources=resources(TASK_CPUS, 32),
+            ))
+            cpus -= TASK_CPUS
+            mem -= 32
+        if tasks:
+            driver.launchTasks(offer["id"], tasks, filters=dict(refuse_seconds=0))
+        else:
+            driver.declineOffer(offer["id"], filters=dict(refuse_seconds=0))
 
     def statusUpdate(self, driver, status):
         log(ev="update", task_id=status["task_id"]["value"], state=status["state"],
