@@ -116,6 +116,8 @@ fn pods_run_through_offers_and_report_status() -> anyhow::Result<()> {
         "Successfully assigned fw/hello to",
         "Started",
         "Started container main",
+        "Pulled",
+        "already present on machine",
     ] {
         assert!(
             describe.contains(want),

@@ -427,16 +427,27 @@ impl Framework {
             let first_run = self.apply_update(pod_uid, container, &status);
             if let Some(pod) = self.pods.values().find(|p| uid(p) == pod_uid).cloned() {
                 if first_run {
-                    for (reason, text) in [
-                        ("Created", "Created container"),
-                        ("Started", "Started container"),
+                    let image = pod
+                        .spec
+                        .as_ref()
+                        .and_then(|s| s.containers.iter().find(|c| c.name == container))
+                        .and_then(|c| c.image.clone())
+                        .unwrap_or_default();
+                    // The kubelet's three events for a container that starts.
+                    for (reason, message) in [
+                        (
+                            "Pulled",
+                            format!("Container image \"{image}\" already present on machine"),
+                        ),
+                        ("Created", format!("Created container {container}")),
+                        ("Started", format!("Started container {container}")),
                     ] {
                         self.events
                             .record(
                                 &obj_ref(&pod),
                                 crate::events::EventType::Normal,
                                 reason,
-                                &format!("{text} {container}"),
+                                &message,
                             )
                             .await;
                     }
