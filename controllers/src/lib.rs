@@ -23,6 +23,9 @@ pub struct ControllersConfig {
     /// to enable one, `-name` to disable one (names: framework, replication, gc, endpoints,
     /// nodes).
     pub controllers: Vec<String>,
+    /// How long a node may be not Ready before its pods are deleted (kube's
+    /// `--pod-eviction-timeout`, default 5 minutes).
+    pub pod_eviction_timeout: std::time::Duration,
 }
 
 /// Every controller's name.
@@ -34,6 +37,7 @@ impl ControllersConfig {
         ControllersConfig {
             master_url: master_url.to_string(),
             controllers: vec!["*".into()],
+            pod_eviction_timeout: std::time::Duration::from_secs(300),
         }
     }
 
@@ -68,7 +72,10 @@ pub async fn run_all(ctx: Context, config: ControllersConfig) {
         tracker.spawn(endpoints::run(ctx.clone()));
     }
     if config.enabled("nodes") {
-        let nodes = nodes::NodesConfig::new(&config.master_url);
+        let nodes = nodes::NodesConfig {
+            eviction_timeout: config.pod_eviction_timeout,
+            ..nodes::NodesConfig::new(&config.master_url)
+        };
         tracker.spawn(nodes::run(ctx.clone(), nodes));
     }
     tracker.close();

@@ -223,6 +223,9 @@ pub struct ControllersArgs {
     /// replication, gc, endpoints, nodes), comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "*")]
     pub controllers: Vec<String>,
+    /// How long a node may be not Ready before its pods are deleted.
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    pub pod_eviction_timeout: Duration,
 }
 
 /// Flags of the all-in-one server.
@@ -239,6 +242,9 @@ pub struct ServerArgs {
     /// replication, gc, endpoints, nodes), comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "*")]
     pub controllers: Vec<String>,
+    /// How long a node may be not Ready before its pods are deleted.
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    pub pod_eviction_timeout: Duration,
 
     /// Resources of each local agent (default: this machine's cpus and memory, and a slice of
     /// ports 31000+ per agent).
@@ -268,6 +274,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let config = controllers::ControllersConfig {
                 master_url: args.master,
                 controllers: args.controllers,
+                pod_eviction_timeout: args.pod_eviction_timeout,
             };
             crate::server::run_controllers_only(args.kubeconfig, config).await?
         }

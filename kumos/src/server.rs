@@ -155,6 +155,7 @@ pub async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
             let config = controllers::ControllersConfig {
                 master_url: format!("http://{}", master.addr),
                 controllers: args.controllers.clone(),
+                pod_eviction_timeout: args.pod_eviction_timeout,
             };
             let controllers = tokio::spawn(run_controllers(
                 data_dir.join("kubeconfig"),
