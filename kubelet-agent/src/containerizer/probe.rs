@@ -19,10 +19,16 @@
 //! `failure_threshold` consecutive failures.
 
 use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
+
+use futures::future::BoxFuture;
+use futures::FutureExt;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+
+use super::supervisor::Runtime;
 
 /// When a container of a task is started again after it exits.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -145,6 +151,18 @@ impl Counts {
             }
         }
     }
+}
+
+/// One check of `probe`: exec probes through the runtime (passing without one).
+pub(crate) fn check(probe: Probe, runtime: Option<Arc<dyn Runtime>>) -> BoxFuture<'static, bool> {
+    async move {
+        match (&probe.action, runtime) {
+            (ProbeAction::Exec(argv), Some(rt)) => rt.exec(argv, probe.timeout).await,
+            (ProbeAction::Exec(_), None) => true,
+            (action, _) => check_network(action, probe.timeout).await.unwrap_or(false),
+        }
+    }
+    .boxed()
 }
 
 /// Runs a network check (an exec check returns `None`: the runtime runs it).

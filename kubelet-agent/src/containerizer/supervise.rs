@@ -10,11 +10,11 @@ use time::OffsetDateTime;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::probe::{backoff, check_network, Counts, BACKOFF_RESET};
+use super::probe::{backoff, check, Counts, BACKOFF_RESET};
 use super::supervisor::{
     lock, ContainerControl, ContainerPlan, Exit, Plan, StartFuture, Started, StopSignal, TaskMap,
 };
-use super::{ContainerState, Probe, ProbeAction, RestartPolicy, TaskEvent, TaskPhase};
+use super::{ContainerState, Probe, RestartPolicy, TaskEvent, TaskPhase};
 
 /// Grace between the SIGTERM and the SIGKILL of a container that failed its liveness probe.
 const LIVENESS_GRACE: Duration = Duration::from_secs(3);
@@ -396,21 +396,6 @@ fn describe(s: &ContainerState) -> String {
         (Some(code), None) => format!("exited with status {code}"),
         (None, None) => "exited".to_owned(),
     }
-}
-
-/// One check of `probe`: exec probes through the runtime (passing without one).
-fn check(
-    probe: Probe,
-    runtime: Option<std::sync::Arc<dyn super::supervisor::Runtime>>,
-) -> BoxFuture<'static, bool> {
-    async move {
-        match (&probe.action, runtime) {
-            (ProbeAction::Exec(argv), Some(rt)) => rt.exec(argv, probe.timeout).await,
-            (ProbeAction::Exec(_), None) => true,
-            (action, _) => check_network(action, probe.timeout).await.unwrap_or(false),
-        }
-    }
-    .boxed()
 }
 
 async fn sleep_until(deadline: Option<Instant>) {
