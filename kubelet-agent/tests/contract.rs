@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use common::{guard, sh, Harness};
 use futures::StreamExt;
-use kubelet_agent::containerizer::{ContainerizerError, TaskPhase};
+use kubelet_agent::containerizer::{
+    ContainerizerError, Probe, ProbeAction, RestartPolicy, TaskEvent, TaskPhase,
+};
 use kubelet_agent::logs::{read_logs, LogError, LogOptions};
 use tokio::sync::watch;
 
@@ -45,6 +47,98 @@ contract!(
     two_containers_one_failing_fails,
     shutdown_kills_and_refuses_new_tasks,
 );
+
+/// Cases of the runtimes that restart containers (Docker containers are not restarted).
+macro_rules! restart_contract {
+    ($($case:ident),* $(,)?) => {
+        mod process_restarts {
+            $( #[tokio::test] async fn $case() { super::$case(super::Harness::process()).await; } )*
+        }
+        mod simulated_restarts {
+            $( #[tokio::test] async fn $case() { super::$case(super::Harness::simulated()).await; } )*
+        }
+    };
+}
+
+restart_contract!(
+    on_failure_restarts_and_counts,
+    liveness_failure_restarts,
+    readiness_decides_ready,
+);
+
+/// Events of `task_id` until a `Running` one satisfying `pred`.
+async fn wait_running(
+    h: &mut Harness,
+    task_id: &str,
+    pred: impl Fn(&TaskEvent) -> bool,
+) -> TaskEvent {
+    loop {
+        let e = h.next_event().await;
+        assert!(!e.phase.is_terminal(), "task ended: {e:?}");
+        if e.task_id == task_id && e.phase == TaskPhase::Running && pred(&e) {
+            return e;
+        }
+    }
+}
+
+/// An exec probe of `argv` checked every 100 ms, failing at the first failure.
+fn exec_probe(argv: &[&str]) -> Probe {
+    let mut probe = Probe::new(ProbeAction::Exec(
+        argv.iter().map(|a| a.to_string()).collect(),
+    ));
+    probe.period = Duration::from_millis(100);
+    probe.failure_threshold = 1;
+    probe
+}
+
+async fn on_failure_restarts_and_counts(mut h: Harness) {
+    let mut spec = h.task("t", vec![sh("main", "echo run; exit 1")]);
+    spec.restart_policy = RestartPolicy::OnFailure;
+    h.launch(spec).await;
+    let restarted = wait_running(&mut h, "t", |e| e.containers[0].restart_count >= 1).await;
+    assert!(restarted.containers[0].running, "{restarted:?}");
+    h.cz.kill("t", Duration::from_secs(5)).await.expect("kill");
+    let end = h.wait_terminal("t").await;
+    assert_eq!(end.phase, TaskPhase::Killed, "{end:?}");
+    assert!(end.containers[0].restart_count >= 1);
+    h.finish().await;
+}
+
+async fn liveness_failure_restarts(mut h: Harness) {
+    let mut main = sh("main", "sleep infinity");
+    main.liveness_probe = Some(exec_probe(&["false"]));
+    let mut spec = h.task("t", vec![main]);
+    spec.restart_policy = RestartPolicy::Always;
+    h.launch(spec).await;
+    let restarted = wait_running(&mut h, "t", |e| {
+        e.containers[0].restart_count >= 1 && e.containers[0].running
+    })
+    .await;
+    assert_eq!(restarted.containers[0].exit_code, None, "{restarted:?}");
+    h.cz.kill("t", Duration::from_secs(5)).await.expect("kill");
+    assert_eq!(h.wait_terminal("t").await.phase, TaskPhase::Killed);
+    h.finish().await;
+}
+
+async fn readiness_decides_ready(mut h: Harness) {
+    let mut never = sh("never", "sleep infinity");
+    never.readiness_probe = Some(exec_probe(&["false"]));
+    let mut soon = sh("soon", "sleep infinity");
+    soon.readiness_probe = Some(exec_probe(&["true"]));
+    let plain = sh("plain", "sleep infinity");
+    h.launch(h.task("t", vec![never, soon, plain])).await;
+    let first = h.wait_phase("t", TaskPhase::Running).await;
+    let ready: Vec<bool> = first.containers.iter().map(|c| c.ready).collect();
+    assert_eq!(ready, [false, false, true], "{first:?}");
+    let later = wait_running(&mut h, "t", |e| e.containers[1].ready).await;
+    assert!(
+        !later.containers[0].ready && later.containers[2].ready,
+        "{later:?}"
+    );
+    h.cz.kill("t", Duration::from_secs(5)).await.expect("kill");
+    assert_eq!(h.wait_terminal("t").await.phase, TaskPhase::Killed);
+    h.finish().await;
+}
 
 async fn running_task_logs_hello(mut h: Harness) {
     h.launch(h.task("t", vec![sh("main", "echo hello; sleep infinity")]))

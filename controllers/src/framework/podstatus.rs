@@ -24,6 +24,12 @@ pub struct ContainerTask {
     pub container_id: String,
     /// Restarts.
     pub restart_count: i64,
+    /// Whether the agent reports the container ready (readiness probe passed); `None`
+    /// before any report, then a running task counts as ready.
+    pub ready: Option<bool>,
+    /// Whether the agent reports the container's process running (false while a
+    /// restart is pending, the task staying `TASK_RUNNING`).
+    pub process_running: Option<bool>,
 }
 
 impl ContainerTask {
@@ -73,7 +79,14 @@ impl ContainerTask {
                 .get("restart_count")
                 .and_then(Json::as_i64)
                 .unwrap_or(self.restart_count);
+            self.ready = d.get("ready").and_then(Json::as_bool);
+            self.process_running = d.get("running").and_then(Json::as_bool);
         }
+    }
+
+    /// Running and, as far as the agent reported, ready.
+    fn is_ready(&self) -> bool {
+        self.running() && self.process_running != Some(false) && self.ready.unwrap_or(true)
     }
 
     fn running(&self) -> bool {
@@ -99,7 +112,9 @@ impl ContainerTask {
     }
 
     fn status_json(&self) -> Json {
-        let state = if self.running() {
+        let state = if self.running() && self.process_running == Some(false) {
+            json!({"waiting": {"reason": "CrashLoopBackOff", "message": self.message}})
+        } else if self.running() {
             json!({"running": {"startedAt": self.started_at}})
         } else if self.terminated() {
             let code = self
@@ -126,7 +141,7 @@ impl ContainerTask {
             "name": self.name,
             "image": self.image,
             "imageID": "",
-            "ready": self.running(),
+            "ready": self.is_ready(),
             "started": self.running(),
             "restartCount": self.restart_count,
             "state": state,
@@ -165,14 +180,14 @@ pub fn pod_status(
     node: &str,
 ) -> Json {
     let (phase, reason) = phase(containers);
-    let all_ready = !containers.is_empty() && containers.iter().all(ContainerTask::running);
+    let all_ready = !containers.is_empty() && containers.iter().all(ContainerTask::is_ready);
     let cond = |t: &str, ok: bool| {
         let mut c = json!({"type": t, "status": if ok { "True" } else { "False" }, "lastProbeTime": null, "lastTransitionTime": now});
         if !ok && (t == "Ready" || t == "ContainersReady") {
             c["reason"] = json!("ContainersNotReady");
             let waiting: Vec<&str> = containers
                 .iter()
-                .filter(|c| !c.running())
+                .filter(|c| !c.is_ready())
                 .map(|c| c.name.as_str())
                 .collect();
             c["message"] = json!(format!(
@@ -306,5 +321,30 @@ mod tests {
             "labels": {"labels": [{"key": "kumos.io/containers", "value": detail.to_string()}]}}));
         assert_eq!(t.exit_code, Some(137));
         assert_eq!(t.container_id, "process://x");
+    }
+
+    #[test]
+    fn readiness_and_restarts_from_the_agent_label() {
+        let update = |running: bool, ready: bool, restarts: i64| {
+            let detail = json!([{"running": running, "ready": ready, "restart_count": restarts}]);
+            json!({"state": "TASK_RUNNING", "message": "m",
+                "labels": {"labels": [{"key": "kumos.io/containers", "value": detail.to_string()}]}})
+        };
+        let mut t = c("a", None, None);
+        t.apply_status(&update(true, false, 0));
+        let s = pod_status(std::slice::from_ref(&t), "h", "t0", "t1", "n");
+        assert_eq!(s["phase"], "Running");
+        assert_eq!(s["conditions"][1]["status"], "False");
+        assert_eq!(s["containerStatuses"][0]["ready"], false);
+        t.apply_status(&update(true, true, 2));
+        let s = pod_status(std::slice::from_ref(&t), "h", "t0", "t1", "n");
+        assert_eq!(s["conditions"][1]["status"], "True");
+        assert_eq!(s["containerStatuses"][0]["restartCount"], 2);
+        t.apply_status(&update(false, false, 2));
+        let s = pod_status(std::slice::from_ref(&t), "h", "t0", "t1", "n");
+        assert_eq!(
+            s["containerStatuses"][0]["state"]["waiting"]["reason"],
+            "CrashLoopBackOff"
+        );
     }
 }

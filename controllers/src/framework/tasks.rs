@@ -7,6 +7,14 @@ use serde_json::{json, Value as Json};
 
 /// Label keys carried by every task (and read back from status updates).
 pub const LABEL_POD_UID: &str = "kumos.io/pod-uid";
+/// The pod's `restartPolicy` (default `Always`), applied by the agent to each container.
+pub const LABEL_RESTART_POLICY: &str = "kumos.io/restart-policy";
+/// The container's liveness probe (Kubernetes JSON).
+pub const LABEL_LIVENESS: &str = "kumos.io/liveness-probe";
+/// The container's readiness probe (Kubernetes JSON).
+pub const LABEL_READINESS: &str = "kumos.io/readiness-probe";
+/// The container's ports, `[{"name", "containerPort", "hostPort"}]`, for probe ports.
+pub const LABEL_PORTS: &str = "kumos.io/ports";
 
 /// The task id of a pod's container.
 pub fn task_id(pod_uid: &str, container: &str) -> String {
@@ -45,13 +53,13 @@ pub fn launch_group(
             scalar("cpus", demand.cpus.get(i).copied().unwrap_or(0.1), role),
             scalar("mem", demand.mem.get(i).copied().unwrap_or(64.0), role),
         ];
-        let mine: Vec<u16> = demand
+        let wanted: Vec<_> = demand
             .ports
             .iter()
             .zip(host_ports)
             .filter(|(w, _)| w.container == c.name)
-            .map(|(_, h)| *h)
             .collect();
+        let mine: Vec<u16> = wanted.iter().map(|(_, h)| **h).collect();
         if !mine.is_empty() {
             let ranges: Vec<Json> = mine.iter().map(|p| json!({"begin": p, "end": p})).collect();
             resources.push(
@@ -97,6 +105,30 @@ pub fn launch_group(
         if let Some(image) = &c.image {
             task["container"] = json!({"type": "DOCKER", "docker": {"image": image}});
         }
+        let restart = spec.restart_policy.as_deref().unwrap_or("Always");
+        let mut extra = vec![json!({"key": LABEL_RESTART_POLICY, "value": restart})];
+        let probes = [
+            (LABEL_LIVENESS, &c.liveness_probe),
+            (LABEL_READINESS, &c.readiness_probe),
+        ];
+        for (key, probe) in probes {
+            if let Some(value) = probe.as_ref().and_then(|p| serde_json::to_string(p).ok()) {
+                extra.push(json!({"key": key, "value": value}));
+            }
+        }
+        if !wanted.is_empty() {
+            let ports: Vec<Json> = wanted
+                .iter()
+                .map(|(w, h)| json!({"name": w.name, "containerPort": w.container_port, "hostPort": h}))
+                .collect();
+            extra.push(json!({"key": LABEL_PORTS, "value": Json::Array(ports).to_string()}));
+        }
+        if let Some(labels) = task
+            .pointer_mut("/labels/labels")
+            .and_then(Json::as_array_mut)
+        {
+            labels.extend(extra);
+        }
         tasks.push(task);
     }
     json!({
@@ -125,6 +157,7 @@ mod tests {
         "spec": {"terminationGracePeriodSeconds": 5, "containers": [
             {"name": "app", "image": "busybox", "command": ["sh", "-c"], "args": ["echo hi"],
              "env": [{"name": "A", "value": "1"}], "ports": [{"containerPort": 8080}],
+             "livenessProbe": {"tcpSocket": {"port": 8080}},
              "resources": {"requests": {"cpu": "200m", "memory": "32Mi"}}},
             {"name": "side", "image": "busybox"},
         ]}}))
@@ -152,6 +185,24 @@ mod tests {
             5_000_000_000u64
         );
         assert_eq!(tasks[1]["command"], json!({"shell": false}));
+        let label = |t: &Json, k: &str| {
+            t["labels"]["labels"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|l| l["key"] == k)
+                .map(|l| l["value"].as_str().unwrap().to_string())
+        };
+        assert_eq!(label(app, LABEL_RESTART_POLICY).as_deref(), Some("Always"));
+        let live: Json = serde_json::from_str(&label(app, LABEL_LIVENESS).unwrap()).unwrap();
+        assert_eq!(live["tcpSocket"]["port"], 8080);
+        assert_eq!(label(app, LABEL_READINESS), None);
+        let ports: Json = serde_json::from_str(&label(app, LABEL_PORTS).unwrap()).unwrap();
+        assert_eq!(
+            ports,
+            json!([{"name": null, "containerPort": 8080, "hostPort": 31005}])
+        );
+        assert_eq!(label(&tasks[1], LABEL_PORTS), None);
         assert_eq!(split_task_id("u-1.app"), Some(("u-1", "app")));
     }
 }

@@ -1,5 +1,6 @@
 //! Turning Mesos `TaskInfo`s into containerizer specs, and containerizer events into `TaskStatus`.
 
+use super::probes;
 use crate::containerizer::{ContainerSpec, PortMapping, TaskEvent, TaskPhase, TaskSpec};
 use serde_json::{json, Value as Json};
 use std::path::Path;
@@ -51,7 +52,8 @@ pub fn argv(command: &Json) -> Result<Vec<String>, String> {
     })
 }
 
-/// One single-container task spec for a command task.
+/// One single-container task spec for a command task (restart policy and probes from the
+/// task's labels, see [`probes`]).
 pub fn task_spec(task: &Json, task_id: &str, sandbox: &Path) -> Result<TaskSpec, String> {
     let command = task
         .get("command")
@@ -98,8 +100,11 @@ pub fn task_spec(task: &Json, task_id: &str, sandbox: &Path) -> Result<TaskSpec,
             ports,
             cpus: scalar(&resources, "cpus"),
             mem_mb: scalar(&resources, "mem"),
+            liveness_probe: probes::probe(task, probes::LABEL_LIVENESS)?,
+            readiness_probe: probes::probe(task, probes::LABEL_READINESS)?,
         }],
         sandbox: sandbox.to_path_buf(),
+        restart_policy: probes::restart_policy(task),
     })
 }
 
@@ -154,6 +159,7 @@ pub fn status_for_event(task_id: &str, e: &TaskEvent) -> Json {
             json!({
                 "name": c.name,
                 "running": c.running,
+                "ready": c.ready,
                 "exit_code": c.exit_code,
                 "signal": c.signal,
                 "restart_count": c.restart_count,

@@ -6,6 +6,7 @@ mod checkpoint;
 pub mod http;
 pub mod launch;
 pub mod logindex;
+pub mod probes;
 pub mod status;
 
 use crate::containerizer::{Containerizer, TaskEvent};

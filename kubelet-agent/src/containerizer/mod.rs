@@ -12,21 +12,28 @@
 //!   containers of a task share a network namespace, and tasks survive an agent
 //!   restart ([`Containerizer::recover`]).
 //!
-//! Both share the task-level rules, implemented once in the private `supervisor`
+//! All share the task-level rules, implemented once in the private `supervisor`
 //! module: a task goes `Starting` (optional), then `Running` once every container has
-//! started, then exactly one terminal phase once every container has exited:
+//! started, then exactly one terminal phase once every container has exited for good:
 //! `Killed` if [`Containerizer::kill`] was called, else `Finished` if every exit code
-//! is 0, else `Failed`.
+//! is 0, else `Failed`. While the task runs, a container that exits is started again
+//! as the task's [`RestartPolicy`] says, after a back-off (see [`backoff`]; process and
+//! simulated runtimes — Docker containers are not restarted), and the container's
+//! [`Probe`]s run. Each restart and each change of readiness is reported as a further
+//! `Running` event.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 mod docker;
+mod probe;
 mod process;
 mod simulated;
+mod supervise;
 mod supervisor;
 
 pub use docker::{DockerConfig, DockerContainerizer, DockerError};
+pub use probe::{backoff, Probe, ProbeAction, RestartPolicy, BACKOFF_RESET, MAX_BACKOFF};
 pub use process::ProcessContainerizer;
 pub use simulated::{SimulatedConfig, SimulatedContainerizer};
 
@@ -51,6 +58,11 @@ pub struct ContainerSpec {
     pub cpus: f64,
     /// Memory in MiB requested (Docker: the memory limit; otherwise recorded only).
     pub mem_mb: f64,
+    /// Liveness probe: failing it kills the container (then the restart policy applies).
+    pub liveness_probe: Option<Probe>,
+    /// Readiness probe: decides [`ContainerState::ready`]; without one a running
+    /// container is ready.
+    pub readiness_probe: Option<Probe>,
 }
 
 /// A port of a container exposed on the host.
@@ -75,6 +87,8 @@ pub struct TaskSpec {
     pub containers: Vec<ContainerSpec>,
     /// Sandbox directory; created if missing. Logs go to `<sandbox>/logs/<container>/`.
     pub sandbox: PathBuf,
+    /// Whether containers that exit are started again (see the `probe` module rules).
+    pub restart_policy: RestartPolicy,
 }
 
 /// The phase of a task, as reported in [`TaskEvent`]s.
@@ -106,6 +120,8 @@ pub struct ContainerState {
     pub name: String,
     /// Whether the container is running.
     pub running: bool,
+    /// Whether the container is ready: running, and its readiness probe (if any) passed.
+    pub ready: bool,
     /// Exit code, once exited normally.
     pub exit_code: Option<i32>,
     /// Signal number, once terminated by a signal.
@@ -126,6 +142,7 @@ impl ContainerState {
         Self {
             name: name.to_owned(),
             running: false,
+            ready: false,
             exit_code: None,
             signal: None,
             started_at: None,

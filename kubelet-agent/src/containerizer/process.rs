@@ -8,10 +8,12 @@
 
 use std::future::Future;
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::Duration;
 
+use futures::future::BoxFuture;
 use futures::stream::{self, BoxStream, StreamExt};
 use futures::FutureExt;
 use nix::sys::signal::{killpg, Signal};
@@ -21,7 +23,9 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::{Child, ChildStderr, ChildStdout, Command};
 use tokio::sync::mpsc;
 
-use super::supervisor::{ContainerControl, Exit, Registry, Started, StopSignal};
+use super::supervisor::{
+    ContainerControl, Exit, Plan, Registry, RestartFuture, Runtime, Started, StopSignal,
+};
 use super::{
     ContainerSpec, ContainerState, Containerizer, ContainerizerError, TaskEvent, TaskSpec,
 };
@@ -176,6 +180,61 @@ async fn wait_and_drain(mut child: Child, mut guard: GroupGuard, log: LogWriter)
     }
 }
 
+/// The working directory of a container.
+fn work_dir(sandbox: &Path, spec: &ContainerSpec) -> PathBuf {
+    match &spec.working_dir {
+        Some(dir) => sandbox.join(dir),
+        None => sandbox.to_path_buf(),
+    }
+}
+
+/// Restarts a container as a new process; runs exec probes with its environment and
+/// working directory.
+struct ProcessRuntime {
+    task_id: String,
+    sandbox: PathBuf,
+    spec: ContainerSpec,
+}
+
+impl Runtime for ProcessRuntime {
+    fn restart(&self) -> Option<RestartFuture> {
+        let task_id = self.task_id.clone();
+        let sandbox = self.sandbox.clone();
+        let spec = self.spec.clone();
+        Some(
+            async move {
+                spawn(&task_id, &sandbox, &spec)
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+            .boxed(),
+        )
+    }
+
+    fn exec(&self, argv: &[String], timeout: Duration) -> BoxFuture<'static, bool> {
+        let Some((program, args)) = argv.split_first() else {
+            return futures::future::ready(false).boxed();
+        };
+        let mut command = Command::new(program);
+        command
+            .args(args)
+            .envs(self.spec.env.iter().map(|(k, v)| (k, v)))
+            .envs(port_env(&self.spec))
+            .current_dir(work_dir(&self.sandbox, &self.spec))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true);
+        async move {
+            match tokio::time::timeout(timeout, command.status()).await {
+                Ok(Ok(status)) => status.success(),
+                _ => false,
+            }
+        }
+        .boxed()
+    }
+}
+
 /// Spawns one container of a task.
 async fn spawn(
     task_id: &str,
@@ -192,10 +251,7 @@ async fn spawn(
             "empty argv",
         )));
     };
-    let dir = match &spec.working_dir {
-        Some(dir) => sandbox.join(dir),
-        None => sandbox.to_path_buf(),
-    };
+    let dir = work_dir(sandbox, spec);
     tokio::fs::create_dir_all(&dir).await.map_err(spawn_err)?;
     let (log, restart_count) = LogWriter::create(sandbox, &spec.name).await?;
     let mut command = Command::new(program);
@@ -253,11 +309,18 @@ impl Containerizer for ProcessContainerizer {
             self.registry.release(reservation);
             return Err(e);
         }
-        let names: Vec<String> = spec.containers.iter().map(|c| c.name.clone()).collect();
-        self.registry.emit_starting(&spec.task_id, &names);
+        let plan = Plan::new(&spec, |c| {
+            let runtime: Arc<dyn Runtime> = Arc::new(ProcessRuntime {
+                task_id: spec.task_id.clone(),
+                sandbox: spec.sandbox.clone(),
+                spec: c.clone(),
+            });
+            Some(runtime)
+        });
+        self.registry.emit_starting(&spec.task_id, &plan.names());
         self.registry.start(
             reservation,
-            names,
+            plan,
             futures::future::ready(Ok(started)).boxed(),
         );
         Ok(())

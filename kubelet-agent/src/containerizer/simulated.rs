@@ -26,7 +26,14 @@ use futures::FutureExt;
 use time::OffsetDateTime;
 use tokio::sync::{mpsc, watch};
 
-use super::supervisor::{ContainerControl, Exit, Registry, StartFuture, Started, StopSignal};
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+
+use super::supervisor::{
+    ContainerControl, Exit, Plan, Registry, RestartFuture, Runtime, StartFuture, Started,
+    StopSignal,
+};
 use super::{
     ContainerSpec, ContainerState, Containerizer, ContainerizerError, TaskEvent, TaskSpec,
 };
@@ -244,6 +251,30 @@ async fn start_one(
     })
 }
 
+/// Restarts a simulated container; exec probes run `true` (passes), `false` (fails),
+/// and pass for any other command.
+struct SimulatedRuntime {
+    task_id: String,
+    spec: TaskSpec,
+    container: ContainerSpec,
+    config: SimulatedConfig,
+}
+
+impl Runtime for SimulatedRuntime {
+    fn restart(&self) -> Option<RestartFuture> {
+        let task_id = self.task_id.clone();
+        let spec = self.spec.clone();
+        let container = self.container.clone();
+        let config = self.config;
+        Some(async move { start_one(&task_id, &spec, &container, config).await }.boxed())
+    }
+
+    fn exec(&self, argv: &[String], _timeout: Duration) -> BoxFuture<'static, bool> {
+        let ok = argv.first().map(String::as_str) != Some("false");
+        futures::future::ready(ok).boxed()
+    }
+}
+
 #[async_trait::async_trait]
 impl Containerizer for SimulatedContainerizer {
     async fn launch(&self, spec: TaskSpec) -> Result<(), ContainerizerError> {
@@ -252,10 +283,18 @@ impl Containerizer for SimulatedContainerizer {
             self.registry.release(reservation);
             return Err(e.into());
         }
-        let names: Vec<String> = spec.containers.iter().map(|c| c.name.clone()).collect();
-        self.registry.emit_starting(&spec.task_id, &names);
+        let plan = Plan::new(&spec, |c| {
+            let runtime: Arc<dyn Runtime> = Arc::new(SimulatedRuntime {
+                task_id: spec.task_id.clone(),
+                spec: spec.clone(),
+                container: c.clone(),
+                config: self.config,
+            });
+            Some(runtime)
+        });
+        self.registry.emit_starting(&spec.task_id, &plan.names());
         let future: StartFuture = start(spec.task_id.clone(), spec, self.config).boxed();
-        self.registry.start(reservation, names, future);
+        self.registry.start(reservation, plan, future);
         Ok(())
     }
 

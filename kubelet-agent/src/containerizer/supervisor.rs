@@ -4,20 +4,22 @@
 //! per launched task (in a [`JoinSet`]) and routes kill requests to them. A supervisor
 //! waits for its containers to start, reports `Running`, relays kill requests as
 //! TERM-then-KILL signals to the containers still running, and reports exactly one
-//! terminal event once every container has exited.
+//! terminal event once every container has exited for good. The supervisor itself
+//! (restarts and probes included) lives in the `supervise` module.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use futures::stream::{FuturesUnordered, StreamExt};
-use time::OffsetDateTime;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
-use tokio::time::Instant;
 
-use super::{ContainerState, ContainerizerError, TaskEvent, TaskPhase};
+use super::supervise::Supervisor;
+use super::{
+    ContainerSpec, ContainerState, ContainerizerError, Probe, RestartPolicy, TaskEvent, TaskPhase,
+    TaskSpec,
+};
 
 /// Signals a supervisor sends to a container.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -56,7 +58,86 @@ pub(crate) struct Started {
 /// Starts the containers of a task: every container or an error message.
 pub(crate) type StartFuture = BoxFuture<'static, Result<Vec<Started>, String>>;
 
-type TaskMap = Arc<Mutex<HashMap<String, mpsc::UnboundedSender<Duration>>>>;
+/// Starts one container again: the new run, or an error message.
+pub(crate) type RestartFuture = BoxFuture<'static, Result<Started, String>>;
+
+/// What a runtime does for one container beyond signalling it: restarts and exec probes.
+pub(crate) trait Runtime: Send + Sync {
+    /// Starts the container again as a new run (new log file, next restart count);
+    /// `None` when this runtime does not restart containers.
+    fn restart(&self) -> Option<RestartFuture>;
+    /// Whether [`Runtime::restart`] ever returns a future.
+    fn can_restart(&self) -> bool {
+        true
+    }
+    /// Runs `argv` in the container's context: whether it exited 0 within `timeout`.
+    fn exec(&self, argv: &[String], timeout: Duration) -> BoxFuture<'static, bool>;
+}
+
+/// What the supervisor knows of one container beyond its runs.
+pub(crate) struct ContainerPlan {
+    /// Container name.
+    pub name: String,
+    /// Its liveness probe.
+    pub liveness: Option<Probe>,
+    /// Its readiness probe.
+    pub readiness: Option<Probe>,
+    /// How to restart it and run exec probes; `None`: no restarts, exec probes pass.
+    pub runtime: Option<Arc<dyn Runtime>>,
+}
+
+/// The restart policy and the containers of a task, in [`TaskSpec::containers`] order.
+pub(crate) struct Plan {
+    /// When exited containers are started again.
+    pub restart_policy: RestartPolicy,
+    /// The containers.
+    pub containers: Vec<ContainerPlan>,
+}
+
+impl Plan {
+    /// The plan of a task, with the runtime `runtime` gives each container.
+    pub fn new(
+        spec: &TaskSpec,
+        runtime: impl Fn(&ContainerSpec) -> Option<Arc<dyn Runtime>>,
+    ) -> Self {
+        Self {
+            restart_policy: spec.restart_policy,
+            containers: spec
+                .containers
+                .iter()
+                .map(|c| ContainerPlan {
+                    name: c.name.clone(),
+                    liveness: c.liveness_probe.clone(),
+                    readiness: c.readiness_probe.clone(),
+                    runtime: runtime(c),
+                })
+                .collect(),
+        }
+    }
+
+    /// The plan of adopted containers whose spec is unknown: no restarts, no probes.
+    pub fn adopted(names: Vec<String>) -> Self {
+        Self {
+            restart_policy: RestartPolicy::Never,
+            containers: names
+                .into_iter()
+                .map(|name| ContainerPlan {
+                    name,
+                    liveness: None,
+                    readiness: None,
+                    runtime: None,
+                })
+                .collect(),
+        }
+    }
+
+    /// The container names, in order.
+    pub fn names(&self) -> Vec<String> {
+        self.containers.iter().map(|c| c.name.clone()).collect()
+    }
+}
+
+pub(crate) type TaskMap = Arc<Mutex<HashMap<String, mpsc::UnboundedSender<Duration>>>>;
 
 /// The tasks of one containerizer and the tokio tasks supervising them.
 pub(crate) struct Registry {
@@ -68,7 +149,7 @@ pub(crate) struct Registry {
 
 /// Locks a mutex, recovering from poisoning (the data stays consistent: every critical
 /// section is a single map or flag operation).
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
@@ -142,15 +223,14 @@ impl Registry {
     }
 
     /// Spawns the supervisor of a reserved task: it awaits `start`, then the containers.
-    pub fn start(&self, reservation: Reservation, names: Vec<String>, start: StartFuture) {
-        let supervisor = Supervisor {
-            task_id: reservation.task_id,
-            events: self.events.clone(),
-            tasks: Arc::clone(&self.tasks),
-            kills: reservation.kills,
-            states: names.iter().map(|n| ContainerState::pending(n)).collect(),
-            killed: false,
-        };
+    pub fn start(&self, reservation: Reservation, plan: Plan, start: StartFuture) {
+        let supervisor = Supervisor::new(
+            reservation.task_id,
+            self.events.clone(),
+            Arc::clone(&self.tasks),
+            reservation.kills,
+            plan,
+        );
         let mut workers = lock(&self.workers);
         while workers.try_join_next().is_some() {}
         workers.spawn(supervisor.run(start));
@@ -178,137 +258,5 @@ impl Registry {
                 }
             }
         }
-    }
-}
-
-/// The tokio task following one task from start to its terminal event.
-struct Supervisor {
-    task_id: String,
-    events: mpsc::UnboundedSender<TaskEvent>,
-    tasks: TaskMap,
-    kills: mpsc::UnboundedReceiver<Duration>,
-    states: Vec<ContainerState>,
-    killed: bool,
-}
-
-impl Supervisor {
-    fn emit(&self, phase: TaskPhase, message: String) {
-        let _ = self.events.send(TaskEvent {
-            task_id: self.task_id.clone(),
-            phase,
-            message,
-            containers: self.states.clone(),
-        });
-    }
-
-    async fn run(mut self, start: StartFuture) {
-        let started = tokio::select! {
-            biased;
-            started = start => started,
-            Some(_) = self.kills.recv() => {
-                // Dropping the start future stops whatever it had begun.
-                self.killed = true;
-                Err("Task killed before it started".to_owned())
-            }
-        };
-        match started {
-            Ok(started) => self.supervise(started).await,
-            Err(message) => self.finish(message),
-        }
-    }
-
-    async fn supervise(&mut self, started: Vec<Started>) {
-        let mut controls = Vec::with_capacity(started.len());
-        let mut exits = FuturesUnordered::new();
-        for (i, container) in started.into_iter().enumerate() {
-            if let Some(state) = self.states.get_mut(i) {
-                *state = container.state;
-            }
-            controls.push(Some(container.control));
-            exits.push(async move { (i, container.exit.await) });
-        }
-        self.emit(TaskPhase::Running, "Task is running".to_owned());
-        let mut deadline: Option<Instant> = None;
-        while !exits.is_empty() {
-            tokio::select! {
-                Some((i, exit)) = exits.next() => {
-                    if let Some(control) = controls.get_mut(i) {
-                        *control = None;
-                    }
-                    if let Some(state) = self.states.get_mut(i) {
-                        state.running = false;
-                        state.exit_code = exit.code;
-                        state.signal = exit.signal;
-                        state.finished_at = Some(OffsetDateTime::now_utc());
-                    }
-                }
-                Some(grace) = self.kills.recv() => {
-                    self.killed = true;
-                    controls.iter().flatten().for_each(|c| c.signal(StopSignal::Term));
-                    // A grace too long to represent never escalates to SIGKILL.
-                    if let Some(at) = Instant::now().checked_add(grace) {
-                        deadline = Some(deadline.map_or(at, |d| d.min(at)));
-                    }
-                }
-                () = sleep_until(deadline), if deadline.is_some() => {
-                    controls.iter().flatten().for_each(|c| c.signal(StopSignal::Kill));
-                    deadline = None;
-                }
-            }
-        }
-        let message = self.exit_message();
-        self.finish(message);
-    }
-
-    /// Forgets the task, then reports its single terminal event.
-    fn finish(&mut self, message: String) {
-        lock(&self.tasks).remove(&self.task_id);
-        // Kill requests that arrived before the task was forgotten still count.
-        if self.kills.try_recv().is_ok() {
-            self.killed = true;
-        }
-        let all_zero = self
-            .states
-            .iter()
-            .all(|s| s.exit_code == Some(0) && s.signal.is_none());
-        let (phase, message) = if self.killed {
-            (TaskPhase::Killed, "Task killed".to_owned())
-        } else if all_zero {
-            (TaskPhase::Finished, message)
-        } else {
-            (TaskPhase::Failed, message)
-        };
-        self.emit(phase, message);
-    }
-
-    /// Mesos-style description of how the containers exited.
-    fn exit_message(&self) -> String {
-        let describe = |s: &ContainerState| match (s.exit_code, s.signal) {
-            (_, Some(sig)) => format!("terminated by signal {sig}"),
-            (Some(code), None) => format!("exited with status {code}"),
-            (None, None) => "exited".to_owned(),
-        };
-        match self.states.as_slice() {
-            [only] => format!("Command {}", describe(only)),
-            all => {
-                let failed: Vec<String> = all
-                    .iter()
-                    .filter(|s| s.exit_code != Some(0) || s.signal.is_some())
-                    .map(|s| format!("Container '{}' {}", s.name, describe(s)))
-                    .collect();
-                if failed.is_empty() {
-                    "All containers exited with status 0".to_owned()
-                } else {
-                    failed.join("; ")
-                }
-            }
-        }
-    }
-}
-
-async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => futures::future::pending().await,
     }
 }

@@ -55,7 +55,7 @@ use bollard::Docker;
 use futures::FutureExt;
 use tokio::sync::mpsc;
 
-use super::supervisor::Registry;
+use super::supervisor::{Plan, Registry};
 use super::{Containerizer, ContainerizerError, TaskEvent, TaskSpec};
 
 mod run;
@@ -218,11 +218,12 @@ impl Containerizer for DockerContainerizer {
                 return Err(e);
             }
         };
-        let names: Vec<String> = spec.containers.iter().map(|c| c.name.clone()).collect();
-        self.registry.emit_starting(&spec.task_id, &names);
+        // Docker containers are not restarted and exec probes pass (no runtime).
+        let plan = Plan::new(&spec, |_| None);
+        self.registry.emit_starting(&spec.task_id, &plan.names());
         self.registry.start(
             reservation,
-            names,
+            plan,
             futures::future::ready(Ok(started)).boxed(),
         );
         Ok(())

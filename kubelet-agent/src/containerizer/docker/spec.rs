@@ -197,6 +197,7 @@ mod tests {
                     ports: vec![port(8080, 31000)],
                     cpus: 0.5,
                     mem_mb: 64.0,
+                    ..ContainerSpec::default()
                 },
                 ContainerSpec {
                     name: "side".into(),
@@ -204,6 +205,7 @@ mod tests {
                     ..ContainerSpec::default()
                 },
             ],
+            ..TaskSpec::default()
         }
     }
 

@@ -10,7 +10,7 @@ use futures::{FutureExt, StreamExt};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use super::super::supervisor::{Registry, Started};
+use super::super::supervisor::{Plan, Registry, Started};
 use super::super::{ContainerState, ContainerizerError, TaskSpec};
 use super::run::{watch, Control, TaskCleanup, Watch};
 use super::spec::{self, LABEL_CONTAINER, LABEL_INDEX, LABEL_ROLE, LABEL_RUN, LABEL_SANDBOX};
@@ -222,7 +222,7 @@ pub(super) async fn recover(
                 let names = started.iter().map(|s| s.state.name.clone()).collect();
                 registry.start(
                     reservation,
-                    names,
+                    Plan::adopted(names),
                     futures::future::ready(Ok(started)).boxed(),
                 );
                 tracing::info!(task = %task_id, "re-adopted task");
