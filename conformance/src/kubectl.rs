@@ -62,6 +62,14 @@ impl Kubectl {
         self.command(args).output().expect("running kubectl")
     }
 
+    /// Runs kubectl; its stdout when it succeeds (for polling, where a failure is not final).
+    pub fn try_ok(&self, args: &[&str]) -> Option<String> {
+        let out = self.run(args);
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
     /// Runs kubectl with `input` on stdin.
     pub fn run_stdin(&self, args: &[&str], input: &str) -> Output {
         let mut child = self

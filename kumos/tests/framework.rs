@@ -15,13 +15,6 @@ fn bin() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_kumos"))
 }
 
-fn try_ok(k: &Kubectl, args: &[&str]) -> Option<String> {
-    let out = k.run(args);
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
 const POD: &str = r#"
 apiVersion: v1
 kind: Pod
@@ -129,7 +122,7 @@ fn pods_run_through_offers_and_report_status() -> anyhow::Result<()> {
     // registers (no other action needed).
     kubectl.run_stdin(&["apply", "-n", "fw", "-f", "-"], BIG);
     conformance::eventually(WAIT, "FailedScheduling", || {
-        let d = try_ok(&kubectl, &["describe", "-n", "fw", "pod", "big"])?;
+        let d = kubectl.try_ok(&["describe", "-n", "fw", "pod", "big"])?;
         d.contains("FailedScheduling").then_some(d)
     })
     .map(|d| {
@@ -179,18 +172,15 @@ fn pods_run_through_offers_and_report_status() -> anyhow::Result<()> {
     kubectl.run_stdin(&["apply", "-n", "fw", "-f", "-"], ONESHOT);
     for (pod, phase) in [("oneshot-ok", "Succeeded"), ("oneshot-fail", "Failed")] {
         conformance::eventually(WAIT, phase, || {
-            let p = try_ok(
-                &kubectl,
-                &[
-                    "get",
-                    "-n",
-                    "fw",
-                    "pod",
-                    pod,
-                    "-o",
-                    "jsonpath={.status.phase}",
-                ],
-            )?;
+            let p = kubectl.try_ok(&[
+                "get",
+                "-n",
+                "fw",
+                "pod",
+                pod,
+                "-o",
+                "jsonpath={.status.phase}",
+            ])?;
             (p == phase).then_some(())
         })?;
     }

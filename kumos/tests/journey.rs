@@ -17,15 +17,8 @@ fn manifests() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../conformance/manifests/journey")
 }
 
-fn try_ok(k: &Kubectl, args: &[&str]) -> Option<String> {
-    let out = k.run(args);
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
 fn json(k: &Kubectl, args: &[&str]) -> Option<Json> {
-    serde_json::from_str(&try_ok(k, args)?).ok()
+    serde_json::from_str(&k.try_ok(args)?).ok()
 }
 
 /// Pods of the RC (by label), as JSON items.
@@ -167,7 +160,7 @@ fn journey(extra: &[&str]) -> anyhow::Result<()> {
         .unwrap_or_default()
         .to_string();
     let logs = eventually(WAIT, "kubectl logs", || {
-        let l = try_ok(&k, &["logs", "-n", "journey", &one])?;
+        let l = k.try_ok(&["logs", "-n", "journey", &one])?;
         l.contains("started-").then_some(l)
     })?;
     assert!(logs.contains("-ok"), "{logs}");

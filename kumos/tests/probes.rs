@@ -14,13 +14,6 @@ fn bin() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_kumos"))
 }
 
-fn try_ok(k: &Kubectl, args: &[&str]) -> Option<String> {
-    let out = k.run(args);
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
 const PODS: &str = r#"
 apiVersion: v1
 kind: Pod
@@ -54,18 +47,15 @@ spec:
 "#;
 
 fn get(k: &Kubectl, pod: &str, path: &str) -> Option<String> {
-    try_ok(
-        k,
-        &[
-            "get",
-            "-n",
-            "pr",
-            "pod",
-            pod,
-            "-o",
-            &format!("jsonpath={{{path}}}"),
-        ],
-    )
+    k.try_ok(&[
+        "get",
+        "-n",
+        "pr",
+        "pod",
+        pod,
+        "-o",
+        &format!("jsonpath={{{path}}}"),
+    ])
 }
 
 #[test]

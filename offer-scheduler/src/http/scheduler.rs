@@ -81,15 +81,7 @@ pub(super) async fn call(
             let Some(decline) = body_of("decline") else {
                 return missing("decline");
             };
-            let ids: Vec<String> = decline
-                .get("offer_ids")
-                .and_then(Json::as_array)
-                .map(|ids| {
-                    ids.iter()
-                        .filter_map(|i| i.get("value").and_then(Json::as_str).map(str::to_string))
-                        .collect()
-                })
-                .unwrap_or_default();
+            let ids = crate::master::proto::id_list(&decline, "offer_ids");
             h.apply(|m, now| m.decline(&fid, &ids, decline.get("filters"), now));
         }
         "REVIVE" => {

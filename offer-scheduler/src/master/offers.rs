@@ -177,15 +177,7 @@ impl Master {
 
     /// ACCEPT: validates the offers, applies the operations in order, declines what is left.
     pub fn accept(&mut self, fid: &str, accept: &Json, now: Now) {
-        let offer_ids: Vec<String> = accept
-            .get("offer_ids")
-            .and_then(Json::as_array)
-            .map(|ids| {
-                ids.iter()
-                    .filter_map(|i| i.get("value").and_then(Json::as_str).map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let offer_ids = super::proto::id_list(accept, "offer_ids");
         let operations = accept
             .get("operations")
             .and_then(Json::as_array)

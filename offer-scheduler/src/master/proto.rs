@@ -26,6 +26,18 @@ pub fn strings(j: Option<&Json>) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// The values of a list of ids, e.g. `offer_ids: [{"value": ..}, ..]`.
+pub fn id_list(j: &Json, field: &str) -> Vec<String> {
+    j.get(field)
+        .and_then(Json::as_array)
+        .map(|ids| {
+            ids.iter()
+                .filter_map(|i| i.get("value").and_then(Json::as_str).map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// `{"value": v}`.
 pub fn id(v: &str) -> Json {
     json!({ "value": v })
