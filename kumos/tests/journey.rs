@@ -153,6 +153,14 @@ fn journey(extra: &[&str]) -> anyhow::Result<()> {
         (names.len() == 5).then_some(ep)
     })?;
     assert_eq!(endpoints["subsets"][0]["addresses"][0]["ip"], "127.0.0.1");
+    // Each pod's named container port is published on the host port it was given from the offer.
+    for subset in endpoints["subsets"].as_array().into_iter().flatten() {
+        let port = subset["ports"][0]["port"].as_u64().unwrap_or_default();
+        assert!(
+            (31000..33000).contains(&port),
+            "endpoint port {port}: {endpoints}"
+        );
+    }
 
     // Logs show the container's output; describe shows the scheduling and start events.
     let one = replaced[0]["metadata"]["name"]

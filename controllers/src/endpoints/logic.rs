@@ -235,8 +235,25 @@ pub fn pod_address(pod: &Pod) -> Option<EndpointAddress> {
     })
 }
 
+/// Annotation in which the Kubernetes framework records the host port it gave each container port
+/// without a `hostPort` (`{"8080": 31002}`).
+pub const HOST_PORTS_ANNOTATION: &str = "kumos.io/host-ports";
+
+/// The host port the framework assigned to `container_port` of `pod`, if any.
+fn assigned_host_port(pod: &Pod, container_port: i32) -> Option<i32> {
+    let text = pod
+        .metadata
+        .annotations
+        .as_ref()?
+        .get(HOST_PORTS_ANNOTATION)?;
+    let map: serde_json::Value = serde_json::from_str(text).ok()?;
+    let port = map.get(container_port.to_string())?.as_i64()?;
+    i32::try_from(port).ok().filter(|p| *p > 0)
+}
+
 /// The endpoint port of service port `sp` on `pod`: the target port (a number, or a container port
-/// name), replaced by the container port's hostPort when it has one. None when a name does not resolve.
+/// name), replaced by the container port's hostPort when it has one, or by the host port the
+/// framework assigned to it ([`HOST_PORTS_ANNOTATION`]). None when a name does not resolve.
 pub fn endpoint_port(sp: &ServicePort, pod: &Pod) -> Option<EndpointPort> {
     let protocol = sp.protocol.clone().unwrap_or_else(|| "TCP".to_string());
     let container_ports = pod
@@ -270,6 +287,7 @@ pub fn endpoint_port(sp: &ServicePort, pod: &Pod) -> Option<EndpointPort> {
     let port = container_port
         .and_then(|cp| cp.host_port)
         .filter(|hp| *hp > 0)
+        .or_else(|| assigned_host_port(pod, number))
         .unwrap_or(number);
     Some(EndpointPort {
         name: sp.name.clone(),

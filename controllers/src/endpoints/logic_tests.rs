@@ -83,6 +83,29 @@ fn ready_and_not_ready_pods_with_named_port_and_host_port() {
 }
 
 #[test]
+fn host_port_assigned_by_the_framework_is_published() {
+    let mut p = pod("a", Some(true), None);
+    p.metadata.annotations = Some(
+        [(
+            HOST_PORTS_ANNOTATION.to_string(),
+            r#"{"8080": 31007}"#.to_string(),
+        )]
+        .into_iter()
+        .collect(),
+    );
+    let ep = desired_endpoints(&web_svc(), &[p]).expect("ep");
+    let ports = ep.subsets.expect("subsets")[0]
+        .ports
+        .clone()
+        .expect("ports");
+    assert_eq!(
+        ports[0].port, 31007,
+        "the host port the framework gave 8080"
+    );
+    assert_eq!(ports[1].port, 9100, "9100 got none: the container port");
+}
+
+#[test]
 fn named_port_without_host_port_uses_container_port() {
     let ep = desired_endpoints(&web_svc(), &[pod("a", Some(true), None)]).expect("ep");
     let ports = ep.subsets.expect("subsets")[0]

@@ -10,7 +10,7 @@ mod logic;
 
 pub use logic::{
     desired_endpoints, endpoint_port, is_ready, plan, selects, Action, CONTROLLER_NAME,
-    MANAGED_BY_ANNOTATION,
+    HOST_PORTS_ANNOTATION, MANAGED_BY_ANNOTATION,
 };
 
 use std::collections::{BTreeSet, HashMap};

@@ -22,6 +22,8 @@ const ID_CONFIGMAP: &str = "kumos-framework";
 const HOST_IP: &str = "127.0.0.1";
 /// FailedScheduling events for one pod are not repeated more often than this.
 const UNSCHEDULABLE_EVERY: Duration = Duration::from_secs(5);
+/// At most one REVIVE per this interval for new pods (the rest wait for the next tick).
+const REVIVE_EVERY: Duration = Duration::from_millis(250);
 
 struct Launched {
     namespace: String,
@@ -43,6 +45,8 @@ struct Framework {
     launched: HashMap<String, Launched>,
     unschedulable: HashMap<String, (String, Instant)>,
     suppressed: bool,
+    last_revive: Option<Instant>,
+    revive_pending: bool,
     events: crate::events::Recorder,
 }
 
@@ -86,6 +90,8 @@ pub async fn run(ctx: Context, cfg: FrameworkConfig) {
         launched: HashMap::new(),
         unschedulable: HashMap::new(),
         suppressed: false,
+        last_revive: None,
+        revive_pending: false,
     };
     fw.framework_id = fw.load_framework_id().await;
     let api: Api<Pod> = Api::all(ctx.client.clone());
@@ -282,6 +288,8 @@ impl Framework {
         for p in placements {
             let (pod, view) = (&pending[p.pod], &views[p.offer]);
             if self.bind(pod, &view.hostname).await {
+                self.record_host_ports(pod, &demands[p.pod], &p.host_ports)
+                    .await;
                 let fid = self.framework_id.clone().unwrap_or_default();
                 let op = launch_group(
                     pod,
@@ -350,6 +358,34 @@ impl Framework {
                 tracing::info!(%err, pod = name, "binding failed; the pod is not launched");
                 false
             }
+        }
+    }
+
+    /// Records the host port given to each container port (what Endpoints publish).
+    async fn record_host_ports(&self, pod: &Pod, demand: &Demand, host_ports: &[u16]) {
+        if host_ports.is_empty() {
+            return;
+        }
+        let map: serde_json::Map<String, Json> = demand
+            .ports
+            .iter()
+            .zip(host_ports)
+            .map(|(w, h)| (w.container_port.to_string(), json!(h)))
+            .collect();
+        let (ns, name) = (
+            pod.metadata.namespace.clone().unwrap_or_default(),
+            pod.metadata.name.clone().unwrap_or_default(),
+        );
+        let api: Api<Pod> = Api::namespaced(self.client.clone(), &ns);
+        let annotation = Json::Object(map).to_string();
+        let patch = json!({"metadata": {"annotations": {
+            crate::endpoints::HOST_PORTS_ANNOTATION: annotation,
+        }}});
+        if let Err(err) = api
+            .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+        {
+            tracing::debug!(%err, pod = name, "cannot record the pod's host ports");
         }
     }
 
@@ -612,9 +648,9 @@ impl Framework {
                 let deleting = pod.metadata.deletion_timestamp.is_some();
                 let grace = pod.metadata.deletion_grace_period_seconds;
                 self.pods.insert(key.clone(), pod);
-                if new_pending && self.suppressed {
-                    self.suppressed = false;
-                    self.call("REVIVE", Json::Null).await;
+                if new_pending {
+                    // New demand: offers declined (and filtered) a moment ago may fit it now.
+                    self.revive_soon().await;
                 }
                 if deleting {
                     self.kill_pod(&key, grace).await;
@@ -632,7 +668,26 @@ impl Framework {
         }
     }
 
+    /// REVIVE (clearing our filters) now, or within the next tick when one was just sent, so a
+    /// burst of new pods costs one call.
+    async fn revive_soon(&mut self) {
+        if self
+            .last_revive
+            .is_none_or(|at| at.elapsed() >= REVIVE_EVERY)
+        {
+            self.last_revive = Some(Instant::now());
+            self.revive_pending = false;
+            self.suppressed = false;
+            self.call("REVIVE", Json::Null).await;
+        } else {
+            self.revive_pending = true;
+        }
+    }
+
     async fn housekeeping(&mut self) {
+        if self.revive_pending {
+            self.revive_soon().await;
+        }
         let any_pending = !self.pending().is_empty();
         if any_pending && self.suppressed {
             self.suppressed = false;
