@@ -19,7 +19,7 @@ set -euo pipefail
 
 script="$(readlink -f "$0")"
 lock_file="${TMPDIR:-/tmp}/kumos-docker-test.lock"
-image_tools=(sh sleep echo nc httpd wget true false cat mkdir)
+image_tools=(sh sleep echo nc httpd wget true false cat mkdir touch rm test ls env hostname)
 
 die() { echo "docker-test-env: $*" >&2; exit 1; }
 

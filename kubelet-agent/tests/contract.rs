@@ -48,11 +48,14 @@ contract!(
     shutdown_kills_and_refuses_new_tasks,
 );
 
-/// Cases of the runtimes that restart containers (Docker containers are not restarted).
+/// Cases of restarts and probes, on every runtime.
 macro_rules! restart_contract {
     ($($case:ident),* $(,)?) => {
         mod process_restarts {
             $( #[tokio::test] async fn $case() { super::$case(super::Harness::process()).await; } )*
+        }
+        mod docker_restarts {
+            $( #[tokio::test] async fn $case() { super::$case(super::Harness::docker().await).await; } )*
         }
         mod simulated_restarts {
             $( #[tokio::test] async fn $case() { super::$case(super::Harness::simulated()).await; } )*

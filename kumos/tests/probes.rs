@@ -60,7 +60,19 @@ fn get(k: &Kubectl, pod: &str, path: &str) -> Option<String> {
 
 #[test]
 fn liveness_restarts_and_readiness_gates_ready() -> anyhow::Result<()> {
-    let server = KumosServer::start_with(bin(), Store::Embedded, &["--agents", "1"])?;
+    probes(&[])
+}
+
+#[test]
+fn liveness_restarts_and_readiness_gates_ready_in_docker() -> anyhow::Result<()> {
+    let socket = conformance::docker::socket().display().to_string();
+    probes(&["--runtime", "docker", "--docker-socket", &socket])
+}
+
+fn probes(extra: &[&str]) -> anyhow::Result<()> {
+    let mut flags = vec!["--agents", "1"];
+    flags.extend_from_slice(extra);
+    let server = KumosServer::start_with(bin(), Store::Embedded, &flags)?;
     let kubectl = Kubectl::new(&kubectl_binaries()[0], &server.kubeconfig());
     kubectl.ok(&["create", "namespace", "pr"]);
     kubectl.run_stdin(&["apply", "-n", "pr", "-f", "-"], PODS);

@@ -58,6 +58,7 @@ use tokio::sync::mpsc;
 use super::supervisor::{Plan, Registry};
 use super::{Containerizer, ContainerizerError, TaskEvent, TaskSpec};
 
+mod restart;
 mod run;
 mod spec;
 mod task;
@@ -211,15 +212,24 @@ impl DockerContainerizer {
 impl Containerizer for DockerContainerizer {
     async fn launch(&self, spec: TaskSpec) -> Result<(), ContainerizerError> {
         let reservation = self.registry.reserve(&spec.task_id)?;
-        let started = match task::start(&self.shared, &spec).await {
+        let (started, net) = match task::start(&self.shared, &spec).await {
             Ok(started) => started,
             Err(e) => {
                 self.registry.release(reservation);
                 return Err(e);
             }
         };
-        // Docker containers are not restarted and exec probes pass (no runtime).
-        let plan = Plan::new(&spec, |_| None);
+        let net = net.map(|n| Arc::new(tokio::sync::Mutex::new(n)));
+        let plan = Plan::new(&spec, |c| {
+            let net = net.clone()?;
+            let index = spec.containers.iter().position(|s| s.name == c.name)?;
+            let runtime = restart::DockerRuntime {
+                shared: Arc::clone(&self.shared),
+                net,
+                index,
+            };
+            Some(Arc::new(restart::Handle(Arc::new(runtime))) as Arc<dyn super::supervisor::Runtime>)
+        });
         self.registry.emit_starting(&spec.task_id, &plan.names());
         self.registry.start(
             reservation,

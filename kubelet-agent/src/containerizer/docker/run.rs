@@ -54,11 +54,14 @@ impl ContainerControl for Control {
 }
 
 /// The containers of one task, removed together once its last app container exited,
-/// so that an agent restarted meanwhile still finds every container of the task.
+/// so that an agent restarted meanwhile still finds every container of the task. A
+/// restarted container adds its new run ([`TaskCleanup::add_run`]) while the task's
+/// containers are still there.
 pub(crate) struct TaskCleanup {
     shared: Arc<Shared>,
-    ids: Vec<String>,
+    ids: std::sync::Mutex<Vec<String>>,
     remaining: AtomicUsize,
+    done: AtomicBool,
 }
 
 impl TaskCleanup {
@@ -66,15 +69,40 @@ impl TaskCleanup {
     pub fn new(shared: Arc<Shared>, ids: Vec<String>, apps: usize) -> Arc<Self> {
         Arc::new(Self {
             shared,
-            ids,
+            ids: std::sync::Mutex::new(ids),
             remaining: AtomicUsize::new(apps),
+            done: AtomicBool::new(false),
         })
     }
 
+    /// Whether the task's containers were removed (its last app container exited).
+    pub fn is_done(&self) -> bool {
+        self.done.load(Ordering::SeqCst)
+    }
+
+    /// Counts a new run `id` of an app container; false when the containers are already gone.
+    pub fn add_run(&self, id: &str) -> bool {
+        if self.is_done() {
+            return false;
+        }
+        self.ids
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(id.to_owned());
+        self.remaining.fetch_add(1, Ordering::AcqRel);
+        true
+    }
+
     /// Records that one app container exited; the last one removes every container.
-    async fn container_exited(&self) {
+    pub async fn container_exited(&self) {
         if self.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
-            for id in &self.ids {
+            self.done.store(true, Ordering::SeqCst);
+            let ids = self
+                .ids
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone();
+            for id in &ids {
                 self.shared.remove(id).await;
             }
         }

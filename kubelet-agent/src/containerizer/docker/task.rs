@@ -12,6 +12,7 @@ use time::OffsetDateTime;
 
 use super::super::supervisor::{Plan, Registry, Started};
 use super::super::{ContainerState, ContainerizerError, TaskSpec};
+use super::restart::TaskNet;
 use super::run::{watch, Control, TaskCleanup, Watch};
 use super::spec::{self, LABEL_CONTAINER, LABEL_INDEX, LABEL_ROLE, LABEL_RUN, LABEL_SANDBOX};
 use super::{api, DockerError, Shared};
@@ -36,7 +37,7 @@ async fn ensure_image(shared: &Shared, image: &str) -> Result<(), DockerError> {
 }
 
 /// Creates a container, recording its id in `created` (and as owned) at once.
-async fn create(
+pub(super) async fn create(
     shared: &Shared,
     what: &str,
     body: ContainerCreateBody,
@@ -53,14 +54,15 @@ async fn create(
 }
 
 /// Starts every container of a task: the sandbox, then the app containers in order.
-/// On failure, every container created for the task is removed.
+/// On failure, every container created for the task is removed. Also returns what
+/// restarting its containers needs.
 pub(super) async fn start(
     shared: &Arc<Shared>,
     spec: &TaskSpec,
-) -> Result<Vec<Started>, ContainerizerError> {
+) -> Result<(Vec<Started>, Option<TaskNet>), ContainerizerError> {
     tokio::fs::create_dir_all(&spec.sandbox).await?;
     if spec.containers.is_empty() {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), None));
     }
     let mut images = Vec::with_capacity(spec.containers.len());
     for container in &spec.containers {
@@ -88,7 +90,7 @@ async fn create_and_start(
     spec: &TaskSpec,
     images: &[&str],
     created: &mut Vec<String>,
-) -> Result<Vec<Started>, ContainerizerError> {
+) -> Result<(Vec<Started>, Option<TaskNet>), ContainerizerError> {
     let agent_id = &shared.config.agent_id;
     let first = images
         .first()
@@ -110,6 +112,13 @@ async fn create_and_start(
         started_at.push(OffsetDateTime::now_utc());
     }
     let cleanup = TaskCleanup::new(Arc::clone(shared), created.clone(), apps.len());
+    let net = TaskNet {
+        spec: spec.clone(),
+        images: images.iter().map(|i| i.to_string()).collect(),
+        sandbox_id: sandbox_id.clone(),
+        app_ids: apps.iter().map(|(_, id, _, _)| id.clone()).collect(),
+        cleanup: Arc::clone(&cleanup),
+    };
     let started = apps
         .into_iter()
         .zip(started_at)
@@ -124,10 +133,14 @@ async fn create_and_start(
             supervised(shared, id, state, log, None, &cleanup)
         })
         .collect();
-    Ok(started)
+    Ok((started, Some(net)))
 }
 
-async fn start_container(shared: &Shared, what: &str, id: &str) -> Result<(), DockerError> {
+pub(super) async fn start_container(
+    shared: &Shared,
+    what: &str,
+    id: &str,
+) -> Result<(), DockerError> {
     shared
         .docker
         .start_container(id, None)
@@ -136,7 +149,7 @@ async fn start_container(shared: &Shared, what: &str, id: &str) -> Result<(), Do
 }
 
 /// A started container handed to the supervisor.
-fn supervised(
+pub(super) fn supervised(
     shared: &Arc<Shared>,
     id: String,
     state: ContainerState,
