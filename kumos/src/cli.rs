@@ -25,6 +25,8 @@ enum Command {
     Master(MasterOnlyArgs),
     /// One agent, registered with a master.
     Agent(AgentArgs),
+    /// Measure end-to-end scheduling throughput against the storage ceiling (writes a report).
+    Bench(crate::bench::BenchArgs),
     /// The controllers alone, against a running API server.
     Controllers(ControllersArgs),
 }
@@ -270,6 +272,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Apiserver(args) => crate::server::run_apiserver(args).await?,
         Command::Master(args) => crate::master::run_master(args).await?,
         Command::Agent(args) => crate::agent::run_agent(args).await?,
+        Command::Bench(args) => crate::bench::run_bench(args).await?,
         Command::Controllers(args) => {
             let config = controllers::ControllersConfig {
                 master_url: args.master,

@@ -2,6 +2,7 @@
 //! controllers, the master and local agents); the other subcommands run one role each.
 
 mod agent;
+mod bench;
 mod cli;
 mod kubeconfig;
 mod leader;
