@@ -198,6 +198,8 @@ struct LineSplitter {
     resume_after: Option<OffsetDateTime>,
     /// Per stream: the first timestamp and the text of an unterminated line.
     partial: [(Option<OffsetDateTime>, Vec<u8>); 2],
+    /// Timestamp of the newest line written.
+    last_written: Option<OffsetDateTime>,
 }
 
 impl LineSplitter {
@@ -227,6 +229,7 @@ impl LineSplitter {
     }
 
     async fn write(&mut self, ts: OffsetDateTime, stream: LogStream, line: &[u8]) {
+        self.last_written = Some(self.last_written.map_or(ts, |l| l.max(ts)));
         if let Err(e) = self.log.write_line_at(ts, stream, line).await {
             let path = self.log.path().display().to_string();
             tracing::warn!(%path, error = %e, "writing log failed");
@@ -259,35 +262,43 @@ async fn copy_logs(
     // Docker keeps entries from this whole second on; the splitter drops those already
     // copied (a time beyond i32 seconds falls back to the whole log).
     let since = resume_after.map_or(0, |t| i32::try_from(t.unix_timestamp()).unwrap_or(0));
-    let opts = LogsOptionsBuilder::new()
-        .follow(true)
-        .stdout(true)
-        .stderr(true)
-        .timestamps(true)
-        .since(since)
-        .build();
-    let mut frames = shared.docker.logs(&id, Some(opts));
     let mut splitter = LineSplitter {
         log,
         resume_after,
         partial: Default::default(),
+        last_written: None,
     };
-    while let Some(frame) = frames.next().await {
-        match frame {
-            Ok(LogOutput::StdOut { message }) | Ok(LogOutput::Console { message }) => {
-                splitter.frame(LogStream::Stdout, &message).await;
-            }
-            Ok(LogOutput::StdErr { message }) => {
-                splitter.frame(LogStream::Stderr, &message).await;
-            }
-            Ok(LogOutput::StdIn { .. }) => {}
-            Err(e) => {
-                tracing::warn!(%id, error = %e, "streaming container logs failed");
-                break;
+    // Follow until the output ends; then read once more without following: dockerd may
+    // close a follow stream at exit before it logged the container's unterminated last line.
+    for follow in [true, false] {
+        if !follow {
+            splitter.resume_after = splitter.last_written.or(splitter.resume_after);
+        }
+        let opts = LogsOptionsBuilder::new()
+            .follow(follow)
+            .stdout(true)
+            .stderr(true)
+            .timestamps(true)
+            .since(since)
+            .build();
+        let mut frames = shared.docker.logs(&id, Some(opts));
+        while let Some(frame) = frames.next().await {
+            match frame {
+                Ok(LogOutput::StdOut { message }) | Ok(LogOutput::Console { message }) => {
+                    splitter.frame(LogStream::Stdout, &message).await;
+                }
+                Ok(LogOutput::StdErr { message }) => {
+                    splitter.frame(LogStream::Stderr, &message).await;
+                }
+                Ok(LogOutput::StdIn { .. }) => {}
+                Err(e) => {
+                    tracing::warn!(%id, error = %e, "streaming container logs failed");
+                    break;
+                }
             }
         }
+        splitter.flush().await;
     }
-    splitter.flush().await;
 }
 
 #[cfg(test)]
@@ -320,6 +331,7 @@ mod tests {
             log,
             resume_after,
             partial: Default::default(),
+            last_written: None,
         };
         let frames: [(LogStream, &[u8]); 5] = [
             (LogStream::Stdout, b"2024-01-01T00:00:01Z copied before\n"),
