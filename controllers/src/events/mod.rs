@@ -101,18 +101,21 @@ impl Recorder {
         let key = EventKey::new(obj, type_, reason, message);
         let now = Timestamp::now();
         let decision = self.with_cache(|c| c.decide(&key, obj, now));
+        let new_event = |namespace: &str, name: &str| {
+            logic::new_event(
+                obj,
+                type_,
+                reason,
+                message,
+                &self.component,
+                (namespace, name),
+                now,
+            )
+        };
         let result = match decision {
             Decision::Create { namespace, name } => {
-                let ev = logic::new_event(
-                    obj,
-                    type_,
-                    reason,
-                    message,
-                    &self.component,
-                    (&namespace, &name),
-                    now,
-                );
-                self.create(&namespace, &name, ev).await
+                self.create(&namespace, &name, new_event(&namespace, &name))
+                    .await
             }
             Decision::Patch {
                 namespace,
@@ -129,15 +132,7 @@ impl Recorder {
                         let fresh = self.with_cache(|c| c.decide(&key, obj, now));
                         match fresh {
                             Decision::Create { namespace, name } => {
-                                let ev = logic::new_event(
-                                    obj,
-                                    type_,
-                                    reason,
-                                    message,
-                                    &self.component,
-                                    (&namespace, &name),
-                                    now,
-                                );
+                                let ev = new_event(&namespace, &name);
                                 self.create(&namespace, &name, ev).await
                             }
                             Decision::Patch { .. } => Ok(()),

@@ -13,6 +13,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, Preconditions};
 use kube::runtime::watcher;
 use offer_scheduler::client::{EventStream, MasterClient};
+use offer_scheduler::master::TaskState;
 use serde_json::{json, Value as Json};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
@@ -712,18 +713,10 @@ impl Framework {
 }
 
 fn is_terminal(c: &ContainerTask) -> bool {
-    matches!(
-        c.state.as_deref(),
-        Some(
-            "TASK_FINISHED"
-                | "TASK_FAILED"
-                | "TASK_KILLED"
-                | "TASK_ERROR"
-                | "TASK_LOST"
-                | "TASK_DROPPED"
-                | "TASK_GONE"
-        )
-    )
+    c.state
+        .as_deref()
+        .and_then(TaskState::parse)
+        .is_some_and(TaskState::is_terminal)
 }
 
 /// The matcher's view of an offer JSON.

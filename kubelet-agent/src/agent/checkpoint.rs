@@ -3,6 +3,7 @@
 
 use super::status::TaskKey;
 use super::AgentError;
+use offer_scheduler::master::TaskState;
 use serde_json::{json, Value as Json};
 use std::path::{Path, PathBuf};
 
@@ -28,16 +29,7 @@ pub struct TaskRecord {
 impl TaskRecord {
     /// True once the task reached a terminal state.
     pub fn is_terminal(&self) -> bool {
-        matches!(
-            self.state.as_str(),
-            "TASK_FINISHED"
-                | "TASK_FAILED"
-                | "TASK_KILLED"
-                | "TASK_ERROR"
-                | "TASK_LOST"
-                | "TASK_DROPPED"
-                | "TASK_GONE"
-        )
+        TaskState::parse(&self.state).is_some_and(TaskState::is_terminal)
     }
 
     /// The framework is `PARTITION_AWARE`.

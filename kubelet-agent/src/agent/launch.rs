@@ -108,12 +108,6 @@ pub fn task_spec(task: &Json, task_id: &str, sandbox: &Path) -> Result<TaskSpec,
     })
 }
 
-/// A fresh status uuid, base64 as Mesos' JSON carries `bytes`.
-pub fn new_uuid() -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::STANDARD.encode(uuid::Uuid::new_v4().as_bytes())
-}
-
 fn unix_now() -> f64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -128,7 +122,7 @@ pub fn status(task_id: &str, state: &str, reason: Option<&str>, message: &str) -
         "source": "SOURCE_EXECUTOR",
         "message": message,
         "timestamp": unix_now(),
-        "uuid": new_uuid(),
+        "uuid": offer_scheduler::master::proto::new_uuid(),
         "container_status": {
             "network_infos": [{"ip_addresses": [{"protocol": "IPv4", "ip_address": "127.0.0.1"}]}],
         },
