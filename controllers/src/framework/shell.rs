@@ -462,7 +462,7 @@ impl Framework {
         if let Some((pod_uid, container)) = split_task_id(&task_id) {
             self.adopt(pod_uid, &agent_id);
             let first_run = self.apply_update(pod_uid, container, &status);
-            if let Some(pod) = self.pods.values().find(|p| uid(p) == pod_uid).cloned() {
+            if let Some(pod) = self.pods.get(pod_uid).cloned() {
                 if first_run {
                     let image = pod
                         .spec
@@ -506,7 +506,7 @@ impl Framework {
         if self.launched.contains_key(pod_uid) {
             return;
         }
-        let Some(pod) = self.pods.values().find(|p| uid(p) == pod_uid).cloned() else {
+        let Some(pod) = self.pods.get(pod_uid).cloned() else {
             return;
         };
         let node = pod
@@ -580,7 +580,7 @@ impl Framework {
             .filter(|c| !is_terminal(c))
             .map(|c| c.name.clone())
             .collect();
-        let pod = self.pods.values().find(|p| uid(p) == pod_uid).cloned();
+        let pod = self.pods.get(pod_uid).cloned();
         for c in live {
             let mut kill = json!({"task_id": {"value": super::tasks::task_id(pod_uid, &c)}, "agent_id": {"value": agent}});
             if let Some(g) = grace {
@@ -610,7 +610,7 @@ impl Framework {
         if !l.containers.iter().all(is_terminal) {
             return;
         }
-        let pod = self.pods.values().find(|p| uid(p) == pod_uid);
+        let pod = self.pods.get(pod_uid);
         let deleting = pod.is_none_or(|p| p.metadata.deletion_timestamp.is_some());
         if !deleting {
             return;
