@@ -20,6 +20,7 @@ pub mod resources;
 pub mod routes;
 pub mod selector;
 pub mod serve;
+pub mod service_alloc;
 pub mod storage;
 pub mod strategic;
 pub mod table;

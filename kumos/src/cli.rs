@@ -89,6 +89,13 @@ pub struct ApiArgs {
     /// Serve plain HTTP without authentication (tests only).
     #[arg(long)]
     pub insecure_http: bool,
+    /// IPv4 block (/12 to /30) service cluster IPs are allocated from; the default lies inside
+    /// 127.0.0.0/8, so this machine routes every service address without privileges.
+    #[arg(long, default_value = "127.96.0.0/12")]
+    pub service_cluster_ip_range: apiserver::service_alloc::IpRange,
+    /// Ports `type: NodePort` (and LoadBalancer) services get their node ports from.
+    #[arg(long, default_value = "30000-32767")]
+    pub service_node_port_range: apiserver::service_alloc::PortRange,
 }
 
 /// Flags of `kumos apiserver`.
@@ -301,5 +308,27 @@ mod tests {
         assert_eq!(parse_duration("15secs"), Ok(Duration::from_secs(15)));
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
         assert!(parse_duration("5 parsecs").is_err());
+    }
+
+    #[test]
+    fn service_ranges_are_checked_at_startup() {
+        let parse = |extra: &[&str]| {
+            let mut args = vec!["kumos", "apiserver", "--data-dir", "/tmp/x"];
+            args.extend_from_slice(extra);
+            Cli::try_parse_from(args)
+        };
+        assert!(parse(&[]).is_ok());
+        assert!(parse(&["--service-cluster-ip-range", "127.50.0.0/29"]).is_ok());
+        let err = parse(&["--service-cluster-ip-range", "127.0.0.0/8"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("prefix length must be between /12 and /30"),
+            "{err}"
+        );
+        let err = parse(&["--service-node-port-range", "32767-30000"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("invalid service node port range"), "{err}");
     }
 }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use apiserver::agents::AgentAccess;
 use apiserver::routes::AppState;
+use apiserver::service_alloc::ServiceRanges;
 use apiserver::storage::embedded::{EmbeddedConfig, EmbeddedStore};
 use apiserver::storage::etcd::{EtcdConfig, EtcdStore};
 use apiserver::storage::Storage;
@@ -264,7 +265,11 @@ async fn bind_api(
     let state = AppState::with_cache_config(store, cache, shutdown.child_token())
         .await
         .map_err(|e| anyhow::anyhow!("initialising the API: {}", e.message))?
-        .with_agent_access(agents);
+        .with_agent_access(agents)
+        .with_service_ranges(ServiceRanges {
+            cluster_ip: args.service_cluster_ip_range,
+            node_port: args.service_node_port_range,
+        });
     let listener = TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("binding {}", args.listen))?;

@@ -95,7 +95,81 @@ fn needs_node_port(spec: &Value) -> bool {
     }
 }
 
-/// `patchAllocatedValues`: restore cluster IPs, node ports and the health-check port the client omitted.
+/// `dropTypeDependentFields`: a type change wipes what the old type needed and the new one cannot have
+/// (cluster IPs, node ports, health-check port, traffic policy...), unless the client changed it too (then
+/// validation judges it). The allocator releases what was wiped once the update is stored.
+fn drop_type_dependent_fields(spec: &mut Map<String, Value>, old_spec: &Value) {
+    let spec_value = Value::Object(spec.clone());
+    let same = |key: &str| spec.get(key) == old_spec.get(key);
+    let needs_ip = |s: &Value| str_of(s, "type") != "ExternalName";
+    let mut drop = Vec::new();
+    if needs_ip(old_spec) && !needs_ip(&spec_value) {
+        if same("clusterIP") && same("clusterIPs") {
+            drop.extend(["clusterIP", "clusterIPs"]);
+        }
+        for key in ["ipFamilies", "ipFamilyPolicy"] {
+            if same(key) {
+                drop.push(key);
+            }
+        }
+    }
+    let exposes = |s: &Value| matches!(str_of(s, "type"), "NodePort" | "LoadBalancer");
+    let same_node_ports = {
+        let node_ports = |s: &Value| -> Vec<i64> {
+            s.get("ports")
+                .and_then(Value::as_array)
+                .map(|ports| {
+                    ports
+                        .iter()
+                        .map(|p| p.get("nodePort").and_then(Value::as_i64).unwrap_or(0))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        node_ports(&spec_value) == node_ports(old_spec)
+    };
+    let wipe_node_ports = exposes(old_spec) && !exposes(&spec_value) && same_node_ports;
+    let needs_hc = |s: &Value| {
+        str_of(s, "type") == "LoadBalancer" && str_of(s, "externalTrafficPolicy") == "Local"
+    };
+    if needs_hc(old_spec) && !needs_hc(&spec_value) && same("healthCheckNodePort") {
+        drop.push("healthCheckNodePort");
+    }
+    let old_lb = str_of(old_spec, "type") == "LoadBalancer";
+    if old_lb && str_of(&spec_value, "type") != "LoadBalancer" {
+        if same("allocateLoadBalancerNodePorts") {
+            drop.push("allocateLoadBalancerNodePorts");
+        }
+        if same("loadBalancerClass") {
+            drop.push("loadBalancerClass");
+        }
+    }
+    let etp_allowed = |s: &Value| {
+        exposes(s)
+            || s.get("externalIPs")
+                .and_then(Value::as_array)
+                .is_some_and(|a| !a.is_empty())
+    };
+    if etp_allowed(old_spec) && !etp_allowed(&spec_value) && same("externalTrafficPolicy") {
+        drop.push("externalTrafficPolicy");
+    }
+    if str_of(&spec_value, "type") == "ExternalName" {
+        drop.push("internalTrafficPolicy");
+    }
+    for key in drop {
+        spec.remove(key);
+    }
+    if wipe_node_ports {
+        if let Some(ports) = spec.get_mut("ports").and_then(Value::as_array_mut) {
+            for port in ports.iter_mut().filter_map(Value::as_object_mut) {
+                port.remove("nodePort");
+            }
+        }
+    }
+}
+
+/// `patchAllocatedValues` (restore cluster IPs, node ports and the health-check port the client omitted),
+/// then `dropTypeDependentFields`.
 fn service(new: &mut Map<String, Value>, old: &Map<String, Value>) {
     let Some(old_spec) = old.get("spec") else {
         return;
@@ -103,6 +177,11 @@ fn service(new: &mut Map<String, Value>, old: &Map<String, Value>) {
     let Some(spec) = new.get_mut("spec").and_then(Value::as_object_mut) else {
         return;
     };
+    patch_allocated_values(spec, old_spec);
+    drop_type_dependent_fields(spec, old_spec);
+}
+
+fn patch_allocated_values(spec: &mut Map<String, Value>, old_spec: &Value) {
     let new_type = spec
         .get("type")
         .and_then(Value::as_str)
@@ -240,6 +319,32 @@ mod tests {
         assert_eq!(svc["spec"]["clusterIP"], "10.0.0.5");
         assert_eq!(svc["spec"]["clusterIPs"], json!(["10.0.0.5"]));
         assert_eq!(svc["spec"]["ports"][0]["nodePort"], 30080);
+    }
+
+    #[test]
+    fn a_type_change_drops_what_the_old_type_needed() {
+        let old = json!({"spec": {"type": "NodePort", "clusterIP": "10.0.0.5", "clusterIPs": ["10.0.0.5"],
+            "externalTrafficPolicy": "Cluster", "ipFamilies": ["IPv4"], "ipFamilyPolicy": "SingleStack",
+            "ports": [{"port": 80, "nodePort": 30080}]}});
+        let mut to_cluster_ip = old.clone();
+        to_cluster_ip["spec"]["type"] = json!("ClusterIP");
+        let svc = prepared("services", to_cluster_ip, old.clone());
+        assert_eq!(svc["spec"]["ports"][0].get("nodePort"), None);
+        assert_eq!(svc["spec"].get("externalTrafficPolicy"), None);
+        assert_eq!(svc["spec"]["clusterIP"], "10.0.0.5");
+        let svc = prepared(
+            "services",
+            json!({"spec": {"type": "ExternalName", "externalName": "a.b"}}),
+            old.clone(),
+        );
+        assert_eq!(svc["spec"].get("clusterIP"), None);
+        assert_eq!(svc["spec"].get("ipFamilies"), None);
+        // A node port the client changed is left for validation to refuse.
+        let mut changed = old.clone();
+        changed["spec"]["type"] = json!("ClusterIP");
+        changed["spec"]["ports"][0]["nodePort"] = json!(30081);
+        let svc = prepared("services", changed, old);
+        assert_eq!(svc["spec"]["ports"][0]["nodePort"], 30081);
     }
 
     #[test]

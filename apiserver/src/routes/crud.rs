@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use super::object::{self, meta_mut, meta_str};
 use super::request::{self, Query, Render, Target};
 use super::write::{self, Part};
-use super::{namespace, patch, service_ip, AppState};
+use super::{namespace, patch, service_alloc, AppState};
 use crate::error::ApiError;
 use crate::{defaults, table, validation};
 
@@ -78,7 +78,8 @@ pub async fn create_object(
     }
     validation::validate_create(resource, &obj)?;
     let key = resource.key(target.namespace.as_deref(), &name);
-    if query.dry_run()? {
+    let dry_run = query.dry_run()?;
+    if dry_run {
         // kube-apiserver's dry-run storage still refuses a name that is taken.
         let existing = state.storage().get(&key).await;
         if existing
@@ -87,20 +88,28 @@ pub async fn create_object(
         {
             return Err(ApiError::already_exists(resource.name, &name));
         }
-        return Ok(request::json(201, &obj, warnings));
     }
-    if resource.name == "services" {
-        service_ip::allocate(state.storage(), &mut obj).await?;
+    // Services reserve their cluster IP and node ports before they are stored (a dry run only checks
+    // the requested ones).
+    let reserved = match resource.name {
+        "services" => Some(service_alloc::reserve_create(state, &mut obj, dry_run).await?),
+        _ => None,
+    };
+    if dry_run {
+        return Ok(request::json(201, &obj, warnings));
     }
     let kv = match state.storage().create(&key, object::to_bytes(&obj)).await {
         Ok(kv) => kv,
         Err(e) => {
-            if resource.name == "services" {
-                service_ip::release(state.storage(), &obj).await;
+            if let Some(reserved) = reserved {
+                reserved.revert(state.storage()).await;
             }
             return Err(object::storage_error(resource, &name, e));
         }
     };
+    if let Some(reserved) = reserved {
+        reserved.commit(state.storage()).await;
+    }
     object::set_resource_version(&mut obj, kv.mod_revision);
     Ok(request::json(201, &obj, warnings))
 }

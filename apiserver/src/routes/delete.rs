@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use super::object::{self, meta_mut, meta_str};
 use super::request::{self, Query, Target};
 use super::write;
-use super::{namespace, service_ip, AppState};
+use super::{namespace, service_alloc, AppState};
 use crate::error::ApiError;
 use crate::resources::ResourceInfo;
 use crate::storage::StorageError;
@@ -114,7 +114,7 @@ pub async fn delete(
         match state.storage().delete(&target.key(), Some(revision)).await {
             Ok(_) => {
                 if resource.name == "services" {
-                    service_ip::release(state.storage(), &obj).await;
+                    service_alloc::release(state.storage(), &obj).await;
                 }
             }
             Err(StorageError::Conflict { .. }) => {

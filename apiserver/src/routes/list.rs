@@ -302,7 +302,7 @@ pub async fn delete_collection(
         if !dry_run {
             match state.storage().delete(&key, None).await {
                 Ok(_) if target.resource.name == "services" => {
-                    super::service_ip::release(state.storage(), &obj).await;
+                    super::service_alloc::release(state.storage(), &obj).await;
                 }
                 Ok(_) | Err(StorageError::NotFound(_)) => {}
                 Err(e) => return Err(object::storage_error(target.resource, &name, e)),

@@ -11,7 +11,7 @@ mod object;
 mod patch;
 mod podlog;
 mod request;
-mod service_ip;
+mod service_alloc;
 mod subresource;
 mod write;
 
@@ -23,6 +23,8 @@ mod tests_delete;
 mod tests_dry_run;
 #[cfg(test)]
 mod tests_podlog;
+#[cfg(test)]
+mod tests_services;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -38,6 +40,7 @@ use tokio_util::sync::CancellationToken;
 use crate::agents::{AgentAccess, AgentClient};
 use crate::error::ApiError;
 use crate::resources::{ResourceInfo, RESOURCES};
+use crate::service_alloc::ServiceRanges;
 use crate::storage::Storage;
 use crate::watch::{CacheConfig, WatchCache};
 
@@ -50,10 +53,12 @@ pub struct AppState {
     inner: Arc<Inner>,
 }
 
+#[derive(Clone)]
 struct Inner {
     storage: Arc<dyn Storage>,
     caches: HashMap<&'static str, Arc<WatchCache>>,
     agents: AgentClient,
+    service_ranges: ServiceRanges,
 }
 
 impl AppState {
@@ -90,19 +95,32 @@ impl AppState {
                 storage,
                 caches,
                 agents: AgentClient::new(AgentAccess::default()),
+                service_ranges: ServiceRanges::default(),
             }),
         })
     }
 
     /// This state, reaching agents (for `pods/log`) with `access`.
     pub fn with_agent_access(self, access: AgentAccess) -> AppState {
+        let mut inner = Inner::clone(&self.inner);
+        inner.agents = AgentClient::new(access);
         AppState {
-            inner: Arc::new(Inner {
-                storage: self.inner.storage.clone(),
-                caches: self.inner.caches.clone(),
-                agents: AgentClient::new(access),
-            }),
+            inner: Arc::new(inner),
         }
+    }
+
+    /// This state, allocating service cluster IPs and node ports from `ranges`.
+    pub fn with_service_ranges(self, ranges: ServiceRanges) -> AppState {
+        let mut inner = Inner::clone(&self.inner);
+        inner.service_ranges = ranges;
+        AppState {
+            inner: Arc::new(inner),
+        }
+    }
+
+    /// The ranges services take their cluster IPs and node ports from.
+    pub fn service_ranges(&self) -> ServiceRanges {
+        self.inner.service_ranges
     }
 
     /// The client for agents.

@@ -144,7 +144,7 @@ async fn empty(state: &AppState, namespace: &str) -> Result<usize, ApiError> {
             match state.storage().delete(&kv.key, None).await {
                 Ok(deleted) if resource.name == "services" => {
                     if let Ok(svc) = serde_json::from_slice::<Value>(&deleted.prev.value) {
-                        super::service_ip::release(state.storage(), &svc).await;
+                        super::service_alloc::release(state.storage(), &svc).await;
                     }
                 }
                 Ok(_) | Err(StorageError::NotFound(_)) => {}

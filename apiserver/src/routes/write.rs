@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 
 use super::object::{self, meta_mut, meta_str};
 use super::request::Target;
-use super::AppState;
+use super::{service_alloc, AppState};
 use crate::error::ApiError;
 use crate::storage::StorageError;
 use crate::{defaults, validation};
@@ -101,27 +101,53 @@ pub async fn update_as(
             // Server-internal writes (binding, finalize, termination) are trusted.
             Part::Any => {}
         }
+        // A service update reserves the node ports (and, leaving ExternalName, the cluster IP) it adds;
+        // they are given back unless the object is stored.
+        let reserved = match (resource.name, part) {
+            ("services", Part::Main) => {
+                Some(service_alloc::reserve_update(state, &mut new, &old, dry_run).await?)
+            }
+            _ => None,
+        };
         object::set_resource_version(&mut new, revision);
-        if new == old {
+        if new != old {
+            if let Some(manager) = manager {
+                crate::fieldmanager::record_update(
+                    resource,
+                    &old,
+                    &mut new,
+                    manager,
+                    &object::now(),
+                );
+            }
+        }
+        if new == old || dry_run {
+            if let Some(reserved) = reserved {
+                reserved.revert(state.storage()).await;
+            }
             return Ok(new);
         }
-        if let Some(manager) = manager {
-            crate::fieldmanager::record_update(resource, &old, &mut new, manager, &object::now());
-        }
-        if dry_run {
-            return Ok(new);
-        }
-        match state
+        let stored = state
             .storage()
             .update(&target.key(), object::to_bytes(&new), revision)
-            .await
-        {
+            .await;
+        match stored {
             Ok(kv) => {
+                if let Some(reserved) = reserved {
+                    reserved.commit(state.storage()).await;
+                }
                 object::set_resource_version(&mut new, kv.mod_revision);
                 return finish_if_finalized(state, target, new).await;
             }
-            Err(StorageError::Conflict { .. }) if pinned.is_none() => continue,
-            Err(e) => return Err(object::storage_error(resource, name, e)),
+            Err(err) => {
+                if let Some(reserved) = reserved {
+                    reserved.revert(state.storage()).await;
+                }
+                match err {
+                    StorageError::Conflict { .. } if pinned.is_none() => continue,
+                    e => return Err(object::storage_error(resource, name, e)),
+                }
+            }
         }
     }
     Err(ApiError::conflict(resource.name, name))
@@ -238,6 +264,9 @@ async fn finish_if_finalized(
         .unwrap_or_default();
     match state.storage().delete(&target.key(), Some(revision)).await {
         Ok(_) => {
+            if target.resource.name == "services" {
+                service_alloc::release(state.storage(), &object).await;
+            }
             if let Some(ns) = &target.namespace {
                 super::namespace::finish_if_empty(state, ns).await?;
             }
