@@ -219,6 +219,60 @@ pub struct MasterOnlyArgs {
     pub master: MasterArgs,
 }
 
+/// Where the cluster DNS listens: an address, or none (`off` or an empty value).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DnsAddress(pub Option<SocketAddr>);
+
+fn parse_dns_address(text: &str) -> Result<DnsAddress, String> {
+    match text.trim() {
+        "" | "off" => Ok(DnsAddress(None)),
+        t => t.parse().map(|a| DnsAddress(Some(a))).map_err(|_| {
+            format!("invalid cluster DNS address '{text}': expected IP:PORT (e.g. 127.0.0.10:53) or off")
+        }),
+    }
+}
+
+fn parse_cluster_domain(text: &str) -> Result<String, String> {
+    let domain = text.trim().trim_end_matches('.').to_ascii_lowercase();
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    if domain.is_empty() || domain.len() > 253 || !domain.split('.').all(label_ok) {
+        return Err(format!(
+            "invalid cluster domain '{text}': expected a DNS name such as cluster.local"
+        ));
+    }
+    Ok(domain)
+}
+
+/// Flags of the cluster DNS (`server` and `controllers`).
+#[derive(Debug, Clone, Args)]
+pub struct DnsArgs {
+    /// UDP and TCP address of the cluster DNS; `off` (or "") disables it. Port 53 needs root; when the
+    /// address cannot be bound, Kumos logs an error and runs without DNS.
+    #[arg(long, default_value = "127.0.0.10:53", value_parser = parse_dns_address)]
+    pub cluster_dns_address: DnsAddress,
+    /// The cluster domain: services are `<svc>.<ns>.svc.<domain>`.
+    #[arg(long, default_value = "cluster.local", value_parser = parse_cluster_domain)]
+    pub cluster_domain: String,
+}
+
+impl DnsArgs {
+    /// The DNS configuration, or `None` when disabled.
+    pub fn config(&self) -> Option<cluster_dns::DnsConfig> {
+        self.cluster_dns_address
+            .0
+            .map(|address| cluster_dns::DnsConfig {
+                address,
+                domain: self.cluster_domain.clone(),
+            })
+    }
+}
+
 /// Flags of `kumos controllers`.
 #[derive(Debug, Clone, Args)]
 pub struct ControllersArgs {
@@ -235,6 +289,8 @@ pub struct ControllersArgs {
     /// How long a node may be not Ready before its pods are deleted.
     #[arg(long, default_value = "5m", value_parser = parse_duration)]
     pub pod_eviction_timeout: Duration,
+    #[command(flatten)]
+    pub dns: DnsArgs,
 }
 
 /// Flags of the all-in-one server.
@@ -254,6 +310,8 @@ pub struct ServerArgs {
     /// How long a node may be not Ready before its pods are deleted.
     #[arg(long, default_value = "5m", value_parser = parse_duration)]
     pub pod_eviction_timeout: Duration,
+    #[command(flatten)]
+    pub dns: DnsArgs,
 
     /// Resources of each local agent (default: this machine's cpus and memory, and a slice of
     /// ports 31000+ per agent).
@@ -286,7 +344,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 controllers: args.controllers,
                 pod_eviction_timeout: args.pod_eviction_timeout,
             };
-            crate::server::run_controllers_only(args.kubeconfig, config).await?
+            crate::server::run_controllers_only(args.kubeconfig, config, args.dns.config()).await?
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -330,5 +388,22 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("invalid service node port range"), "{err}");
+    }
+
+    #[test]
+    fn dns_flags() {
+        assert_eq!(parse_dns_address("off"), Ok(DnsAddress(None)));
+        assert_eq!(parse_dns_address(""), Ok(DnsAddress(None)));
+        assert_eq!(
+            parse_dns_address("127.0.0.10:53"),
+            Ok(DnsAddress(Some("127.0.0.10:53".parse().unwrap())))
+        );
+        assert!(parse_dns_address("127.0.0.10").is_err());
+        assert_eq!(
+            parse_cluster_domain("Cluster.Local."),
+            Ok("cluster.local".into())
+        );
+        assert!(parse_cluster_domain("bad_domain").is_err());
+        assert!(parse_cluster_domain("").is_err());
     }
 }

@@ -163,6 +163,9 @@ pub async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
                 config,
                 shutdown.clone(),
             ));
+            let dns = args.dns.config().map(|dns| {
+                tokio::spawn(run_dns(data_dir.join("kubeconfig"), dns, shutdown.clone()))
+            });
             let served = match serving.await {
                 Ok(res) => res,
                 Err(err) => Err(anyhow::anyhow!("the API server task failed: {err}")),
@@ -170,6 +173,12 @@ pub async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
             shutdown.cancel();
             if let Err(err) = controllers.await {
                 tracing::warn!(%err, "the controllers task failed");
+            }
+            if let Some(Err(err)) = match dns {
+                Some(task) => Some(task.await),
+                None => None,
+            } {
+                tracing::warn!(%err, "the cluster DNS task failed");
             }
             served
         }
@@ -200,20 +209,38 @@ async fn run_controllers(
     controllers::run_all(ctx, config).await;
 }
 
-/// `kumos controllers`: the controllers alone, against the API server of `kubeconfig`, until a signal.
+/// Serves the cluster DNS from the API server the kubeconfig names until `shutdown` (a failure is logged;
+/// Kumos keeps running without DNS).
+async fn run_dns(kubeconfig: PathBuf, config: cluster_dns::DnsConfig, shutdown: CancellationToken) {
+    match controllers::client_from_kubeconfig(&kubeconfig).await {
+        Ok(client) => cluster_dns::run(client, config, shutdown).await,
+        Err(err) => tracing::error!(%err, "cannot start the cluster DNS"),
+    }
+}
+
+/// `kumos controllers`: the controllers (and the cluster DNS, unless `dns` is `None`) alone, against
+/// the API server of `kubeconfig`, until a signal.
 pub async fn run_controllers_only(
     kubeconfig: PathBuf,
     config: controllers::ControllersConfig,
+    dns: Option<cluster_dns::DnsConfig>,
 ) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     let client = controllers::client_from_kubeconfig(&kubeconfig).await?;
     let signal_task = tokio::spawn(signals(shutdown.clone()));
+    let dns_task =
+        dns.map(|dns| tokio::spawn(cluster_dns::run(client.clone(), dns, shutdown.clone())));
     let ctx = controllers::Context {
         client,
         shutdown: shutdown.clone(),
     };
     controllers::run_all(ctx, config).await;
     shutdown.cancel();
+    if let Some(task) = dns_task {
+        if let Err(err) = task.await {
+            tracing::warn!(%err, "the cluster DNS task failed");
+        }
+    }
     let _ = signal_task.await;
     Ok(())
 }
