@@ -18,7 +18,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Everything in one process: API server, controllers, master and local agents.
-    Server(ServerArgs),
+    Server(Box<ServerArgs>),
     /// The API server alone.
     Apiserver(ApiserverArgs),
     /// The Mesos-style master alone.
@@ -332,7 +332,7 @@ pub struct ServerArgs {
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Server(args) => {
-            crate::server::run_server(args).await?;
+            crate::server::run_server(*args).await?;
         }
         Command::Apiserver(args) => crate::server::run_apiserver(args).await?,
         Command::Master(args) => crate::master::run_master(args).await?,
