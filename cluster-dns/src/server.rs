@@ -155,3 +155,61 @@ async fn serve_connection(
         stream.write_all(&reply).await?;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hickory_proto::op::{Message, Query, ResponseCode};
+    use hickory_proto::rr::{Name, RecordType};
+
+    fn question(name: &str) -> Vec<u8> {
+        let mut m = Message::new();
+        m.set_id(7);
+        m.add_query(Query::query(Name::from_ascii(name).unwrap(), RecordType::A));
+        m.to_vec().unwrap()
+    }
+
+    #[tokio::test]
+    async fn answers_over_udp_and_tcp_then_stops() {
+        let listeners = Listeners::bind("127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        let addr = listeners.local_addr().unwrap();
+        let (tx, rx) = watch::channel(Arc::new(Table::empty("cluster.local")));
+        let shutdown = CancellationToken::new();
+        let serving = tokio::spawn(listeners.serve(rx, shutdown.clone()));
+
+        let client = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        client
+            .send_to(&question("x.default.svc.cluster.local."), addr)
+            .await
+            .unwrap();
+        let mut buf = [0u8; 512];
+        let (len, _) = client.recv_from(&mut buf).await.unwrap();
+        let reply = Message::from_vec(&buf[..len]).unwrap();
+        assert_eq!(reply.response_code(), ResponseCode::NXDomain);
+
+        // A new table is used by the next question.
+        let svc: k8s_openapi::api::core::v1::Service = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "x", "namespace": "default"}, "spec": {"clusterIP": "127.96.0.9"}}))
+        .unwrap();
+        tx.send_replace(Arc::new(Table::build("cluster.local", [&svc], [])));
+        let mut tcp = TcpStream::connect(addr).await.unwrap();
+        let q = question("x.default.svc.cluster.local.");
+        tcp.write_all(&(q.len() as u16).to_be_bytes())
+            .await
+            .unwrap();
+        tcp.write_all(&q).await.unwrap();
+        let mut len = [0u8; 2];
+        tcp.read_exact(&mut len).await.unwrap();
+        let mut body = vec![0u8; usize::from(u16::from_be_bytes(len))];
+        tcp.read_exact(&mut body).await.unwrap();
+        let reply = Message::from_vec(&body).unwrap();
+        assert_eq!(reply.response_code(), ResponseCode::NoError);
+        assert_eq!(reply.answers().len(), 1);
+
+        // Shutdown ends every task, the open connection's included.
+        shutdown.cancel();
+        serving.await.unwrap();
+    }
+}

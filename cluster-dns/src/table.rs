@@ -131,11 +131,15 @@ fn hostname(address: &EndpointAddress) -> String {
 impl Table {
     /// A table with only the zone's own records.
     pub fn empty(domain: &str) -> Table {
-        Table::build(domain, &[], &[])
+        Table::build(domain, [], [])
     }
 
     /// The table for `domain` (e.g. `cluster.local`) from every Service and Endpoints object.
-    pub fn build(domain: &str, services: &[Service], endpoints: &[Endpoints]) -> Table {
+    pub fn build<'a>(
+        domain: &str,
+        services: impl IntoIterator<Item = &'a Service>,
+        endpoints: impl IntoIterator<Item = &'a Endpoints>,
+    ) -> Table {
         let mut table = Table {
             domain: normalize(domain),
             ..Table::default()
@@ -146,7 +150,7 @@ impl Table {
             Data::Txt(SCHEMA_VERSION.into()),
         );
         let by_name: BTreeMap<(&str, &str), &Endpoints> = endpoints
-            .iter()
+            .into_iter()
             .filter_map(|e| {
                 Some((
                     (

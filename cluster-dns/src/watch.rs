@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::core::v1::{Endpoints, Service};
@@ -15,6 +16,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::server::Listeners;
 use crate::table::Table;
+
+/// The shortest time between two rebuilds of the table.
+const REBUILD_INTERVAL: Duration = Duration::from_millis(200);
 
 /// Where and for which zone the cluster DNS answers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,11 +96,20 @@ async fn follow(
         let table = build(&domain, &services, &endpoints);
         tracing::debug!(names = table.len(), "cluster DNS table rebuilt");
         tx.send_replace(Arc::new(table));
+        // At most one rebuild per interval, however busy the cluster is: the events of the pause are
+        // taken as one batch next time round.
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(REBUILD_INTERVAL) => {}
+        }
     }
 }
 
 fn build(domain: &str, services: &Store<Service>, endpoints: &Store<Endpoints>) -> Table {
-    let services: Vec<Service> = services.state().iter().map(|s| (**s).clone()).collect();
-    let endpoints: Vec<Endpoints> = endpoints.state().iter().map(|e| (**e).clone()).collect();
-    Table::build(domain, &services, &endpoints)
+    let (services, endpoints) = (services.state(), endpoints.state());
+    Table::build(
+        domain,
+        services.iter().map(AsRef::as_ref),
+        endpoints.iter().map(AsRef::as_ref),
+    )
 }
