@@ -197,6 +197,8 @@ pub struct Plan {
     pub cluster_ip: Option<Want<String>>,
     /// The node ports to reserve.
     pub ports: Vec<PortStep>,
+    /// The health-check node port of a `LoadBalancer` with `externalTrafficPolicy: Local`.
+    pub health_check: Option<Want<i64>>,
 }
 
 fn str_at<'a>(v: &'a Value, key: &str) -> &'a str {
@@ -228,6 +230,22 @@ fn should_allocate_node_ports(spec: &Value) -> bool {
     }
 }
 
+/// `NeedsHealthCheck`: a LoadBalancer that keeps traffic on the node.
+fn needs_health_check(spec: &Value) -> bool {
+    str_at(spec, "type") == "LoadBalancer" && str_at(spec, "externalTrafficPolicy") == "Local"
+}
+
+fn wanted_health_check(spec: &Value) -> Want<i64> {
+    match spec
+        .get("healthCheckNodePort")
+        .and_then(Value::as_i64)
+        .unwrap_or(0)
+    {
+        0 => Want::Any,
+        n => Want::This(n),
+    }
+}
+
 fn is_headless(spec: &Value) -> bool {
     str_at(spec, "clusterIP") == "None"
 }
@@ -249,6 +267,7 @@ pub fn plan_create(service: &Value) -> Plan {
     let mut plan = Plan {
         cluster_ip: wanted_ip(spec),
         ports: Vec::new(),
+        health_check: needs_health_check(spec).then(|| wanted_health_check(spec)),
     };
     if !has_node_ports(spec) {
         return plan;
@@ -303,6 +322,9 @@ pub fn plan_update(new: &Value, old: &Value) -> Plan {
     if str_at(old_spec, "type") == "ExternalName" && str_at(spec, "type") != "ExternalName" {
         plan.cluster_ip = wanted_ip(spec);
     }
+    if !needs_health_check(old_spec) && needs_health_check(spec) {
+        plan.health_check = Some(wanted_health_check(spec));
+    }
     if !has_node_ports(spec) {
         return plan;
     }
@@ -339,12 +361,14 @@ pub fn held_ip(service: &Value) -> Option<Ipv4Addr> {
     str_at(spec, "clusterIP").parse().ok()
 }
 
-/// The node ports a stored service holds.
+/// The node ports a stored service holds (its health-check node port included).
 pub fn held_node_ports(service: &Value) -> Vec<i64> {
     let spec = service.get("spec").unwrap_or(&Value::Null);
+    let health_check = spec.get("healthCheckNodePort").and_then(Value::as_i64);
     let mut held: Vec<i64> = ports(spec)
         .iter()
         .map(node_port)
+        .chain(health_check)
         .filter(|n| *n != 0)
         .collect();
     held.sort_unstable();
@@ -415,6 +439,18 @@ pub fn port_not_in_range(range: &PortRange) -> String {
 
 /// The allocator's text for a taken port.
 pub const PORT_TAKEN: &str = "provided port is already allocated";
+
+/// 500 when the health-check node port cannot be had (kube-apiserver wraps these in an internal error).
+pub fn health_check_refused(requested: i64, why: &str) -> ApiError {
+    match requested {
+        0 => ApiError::internal(format!(
+            "failed to allocate a HealthCheck NodePort 0: {why}"
+        )),
+        n => ApiError::internal(format!(
+            "failed to allocate requested HealthCheck NodePort {n}: {why}"
+        )),
+    }
+}
 
 /// 500 when no node port is left, as kube-apiserver answers.
 pub fn port_range_full() -> ApiError {
@@ -600,6 +636,29 @@ mod tests {
         assert_eq!(plan.cluster_ip, Some(Want::This("127.96.0.5".into())));
         let fresh = svc(json!({"type": "ClusterIP", "ports": [{"port": 80}]}));
         assert_eq!(plan_update(&fresh, &ext).cluster_ip, Some(Want::Any));
+    }
+
+    #[test]
+    fn local_load_balancers_get_a_health_check_port() {
+        let lb = svc(
+            json!({"type": "LoadBalancer", "externalTrafficPolicy": "Local", "ports": [{"port": 80}]}),
+        );
+        assert_eq!(plan_create(&lb).health_check, Some(Want::Any));
+        let mut chosen = lb.clone();
+        chosen["spec"]["healthCheckNodePort"] = json!(30500);
+        assert_eq!(plan_create(&chosen).health_check, Some(Want::This(30500)));
+        let cluster = svc(
+            json!({"type": "LoadBalancer", "externalTrafficPolicy": "Cluster", "ports": [{"port": 80}]}),
+        );
+        assert_eq!(plan_create(&cluster).health_check, None);
+        assert_eq!(plan_update(&lb, &cluster).health_check, Some(Want::Any));
+        let mut held = chosen.clone();
+        held["spec"]["ports"][0]["nodePort"] = json!(30080);
+        assert_eq!(held_node_ports(&held), vec![30080, 30500]);
+        assert_eq!(
+            health_check_refused(0, "range is full").message,
+            "Internal error occurred: failed to allocate a HealthCheck NodePort 0: range is full"
+        );
     }
 
     #[test]

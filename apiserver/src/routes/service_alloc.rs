@@ -251,7 +251,57 @@ async fn reserve_all(
             }
         }
     }
+    if let Some(want) = steps.health_check {
+        let port = reserve_health_check(state, want, &who, dry_run, reserved).await?;
+        if let Some(spec) = service.get_mut("spec").and_then(Value::as_object_mut) {
+            spec.insert("healthCheckNodePort".into(), json!(port));
+        }
+    }
     Ok(())
+}
+
+/// `allocHealthCheckNodePort`: the requested port or any free one, failures as internal errors.
+async fn reserve_health_check(
+    state: &AppState,
+    want: Want<i64>,
+    who: &[u8],
+    dry_run: bool,
+    reserved: &mut Reserved,
+) -> Result<i64, ApiError> {
+    let range = state.service_ranges().node_port;
+    let storage = state.storage();
+    match want {
+        Want::Any if dry_run => Ok(i64::from(range.first)),
+        Want::Any => {
+            let found = next_free(
+                storage,
+                PORT_PREFIX,
+                u32::from(range.first),
+                u32::from(range.last),
+                who,
+                |v| port_key(i64::from(v)),
+            )
+            .await?
+            .ok_or_else(|| plan::health_check_refused(0, "range is full"))?;
+            reserved.ports.push(i64::from(found));
+            Ok(i64::from(found))
+        }
+        Want::This(port) => {
+            if !range.contains(port) {
+                return Err(plan::health_check_refused(
+                    port,
+                    &plan::port_not_in_range(&range),
+                ));
+            }
+            if !take(storage, &port_key(port), who, dry_run).await? {
+                return Err(plan::health_check_refused(port, plan::PORT_TAKEN));
+            }
+            if !dry_run {
+                reserved.ports.push(port);
+            }
+            Ok(port)
+        }
+    }
 }
 
 /// Reserves `key` (or, dry run, checks it is free); false when it is taken.

@@ -231,3 +231,36 @@ async fn ranges_fill_up_and_stay_allocated_across_a_restart() {
         .await
         .is_empty());
 }
+
+#[tokio::test]
+async fn local_load_balancers_hold_a_health_check_port_until_they_stop_needing_it() {
+    let (_dir, store) = store();
+    let api = server(store.clone()).await;
+    let mut lb = svc("lb", "LoadBalancer");
+    lb["spec"]["externalTrafficPolicy"] = json!("Local");
+    let (s, created) = api.create(lb).await;
+    assert_eq!(s, 201, "{created}");
+    let hc = created["spec"]["healthCheckNodePort"].as_i64().unwrap();
+    assert!((30100..=30102).contains(&hc));
+    assert_eq!(
+        keys(store.as_ref(), "/registry/servicenodeports/")
+            .await
+            .len(),
+        2
+    );
+    let (s, changed) = api
+        .call(
+            "PATCH",
+            &format!("{SVCS}/lb"),
+            Some(json!({"spec": {"externalTrafficPolicy": "Cluster"}})),
+        )
+        .await;
+    assert_eq!(s, 200, "{changed}");
+    assert_eq!(changed["spec"].get("healthCheckNodePort"), None);
+    assert_eq!(
+        keys(store.as_ref(), "/registry/servicenodeports/")
+            .await
+            .len(),
+        1
+    );
+}
