@@ -260,19 +260,30 @@ async fn serve_api(
         .await
 }
 
+/// How long a service allocation must stay orphaned before the startup repair frees it.
+const REPAIR_PAUSE: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// A bound API server, its kubeconfig written, not serving yet.
 struct BoundApi {
     listener: TcpListener,
     app: axum::Router,
     tls: Option<Arc<rustls::ServerConfig>>,
+    /// The startup repair of service allocations (stops on shutdown).
+    repair: tokio::task::JoinHandle<()>,
+    repair_stop: CancellationToken,
 }
 
 impl BoundApi {
     /// Serves until `shutdown` is cancelled.
     async fn serve(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        apiserver::serve::serve(self.listener, self.app, self.tls, shutdown)
+        let served = apiserver::serve::serve(self.listener, self.app, self.tls, shutdown)
             .await
-            .context("serving the API")
+            .context("serving the API");
+        self.repair_stop.cancel();
+        if let Err(err) = self.repair.await {
+            tracing::warn!(%err, "the service allocation repair task failed");
+        }
+        served
     }
 }
 
@@ -297,6 +308,7 @@ async fn bind_api(
             cluster_ip: args.service_cluster_ip_range,
             node_port: args.service_node_port_range,
         });
+    let repair_state = state.clone();
     let listener = TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("binding {}", args.listen))?;
@@ -332,5 +344,25 @@ async fn bind_api(
         ),
         None => println!("kumos: serving on {url} (kubeconfig: {})", path.display()),
     }
-    Ok(BoundApi { listener, app, tls })
+    // Free allocations a crash left behind, once the server has been up a while; the task stops with
+    // the server and `serve` waits for it.
+    let repair_stop = shutdown.child_token();
+    let stop = repair_stop.clone();
+    let repair = tokio::spawn(async move {
+        tokio::select! {
+            _ = stop.cancelled() => {}
+            repaired = repair_state.repair_service_allocations(REPAIR_PAUSE) => match repaired {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(released = n, "repaired leaked service allocations"),
+                Err(err) => tracing::warn!(%err, "checking service allocations failed"),
+            },
+        }
+    });
+    Ok(BoundApi {
+        listener,
+        app,
+        tls,
+        repair,
+        repair_stop,
+    })
 }

@@ -118,6 +118,15 @@ impl AppState {
         }
     }
 
+    /// Frees service cluster IPs and node ports that no stored service holds (left by a crash between
+    /// reserving and storing), checking twice `pause` apart; how many were freed.
+    pub async fn repair_service_allocations(
+        &self,
+        pause: std::time::Duration,
+    ) -> Result<usize, crate::storage::StorageError> {
+        service_alloc::repair(self.storage(), pause).await
+    }
+
     /// The ranges services take their cluster IPs and node ports from.
     pub fn service_ranges(&self) -> ServiceRanges {
         self.inner.service_ranges

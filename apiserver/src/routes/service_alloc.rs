@@ -5,8 +5,9 @@
 //! reservations back ([`Reserved::revert`]), and what an update or delete frees is released only once the
 //! object is stored ([`Reserved::commit`], [`release`]). The decisions are in [`crate::service_alloc`].
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::net::Ipv4Addr;
+use std::time::Duration;
 
 use rand::Rng;
 use serde_json::{json, Value};
@@ -14,7 +15,7 @@ use serde_json::{json, Value};
 use super::AppState;
 use crate::error::ApiError;
 use crate::service_alloc::{self as plan, PortStep, Want};
-use crate::storage::{Storage, StorageError};
+use crate::storage::{Revision, Storage, StorageError};
 
 const IP_PREFIX: &str = "/registry/serviceips/";
 const PORT_PREFIX: &str = "/registry/servicenodeports/";
@@ -377,4 +378,53 @@ pub async fn release(storage: &dyn Storage, service: &Value) {
         &plan::held_node_ports(service),
     )
     .await;
+}
+
+/// Reservations no stored service holds, by key, with the revision they were last written at.
+async fn orphans(storage: &dyn Storage) -> Result<HashMap<String, Revision>, StorageError> {
+    let mut held = HashSet::new();
+    for kv in storage.list("/registry/services/", None, 0, 0).await?.items {
+        let Ok(service) = serde_json::from_slice::<Value>(&kv.value) else {
+            continue;
+        };
+        held.extend(plan::held_ip(&service).map(ip_key));
+        held.extend(plan::held_node_ports(&service).into_iter().map(port_key));
+    }
+    let mut orphans = HashMap::new();
+    for prefix in [IP_PREFIX, PORT_PREFIX] {
+        for kv in storage.list(prefix, None, 0, 0).await?.items {
+            if !held.contains(&kv.key) {
+                orphans.insert(kv.key, kv.mod_revision);
+            }
+        }
+    }
+    Ok(orphans)
+}
+
+/// Frees reservations left behind by an API server that stopped between reserving and storing a
+/// service (kube-apiserver's repair controllers do the same). A reservation counts as leaked only when no
+/// service holds it twice, `pause` apart, and it was not rewritten in between, so a create in flight on
+/// another API server is never robbed. Returns how many were freed.
+pub async fn repair(storage: &dyn Storage, pause: Duration) -> Result<usize, StorageError> {
+    let first = orphans(storage).await?;
+    if first.is_empty() {
+        return Ok(0);
+    }
+    tokio::time::sleep(pause).await;
+    let second = orphans(storage).await?;
+    let mut freed = 0;
+    for (key, revision) in second {
+        if first.get(&key) != Some(&revision) {
+            continue;
+        }
+        match storage.delete(&key, Some(revision)).await {
+            Ok(_) => {
+                tracing::info!(%key, "released a service allocation no service holds");
+                freed += 1;
+            }
+            Err(StorageError::NotFound(_)) | Err(StorageError::Conflict { .. }) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(freed)
 }

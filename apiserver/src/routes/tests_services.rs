@@ -264,3 +264,37 @@ async fn local_load_balancers_hold_a_health_check_port_until_they_stop_needing_i
         1
     );
 }
+
+#[tokio::test]
+async fn leaked_reservations_are_repaired() {
+    let (_dir, store) = store();
+    let api = server(store.clone()).await;
+    // What a crash between reserving and storing leaves behind.
+    store
+        .create("/registry/serviceips/127.50.0.14", b"default/gone".to_vec())
+        .await
+        .unwrap();
+    store
+        .create("/registry/servicenodeports/30102", b"default/gone".to_vec())
+        .await
+        .unwrap();
+    let (s, _) = api.create(svc("kept", "NodePort")).await;
+    assert_eq!(s, 201);
+    let shutdown = CancellationToken::new();
+    let state = AppState::new(store.clone(), shutdown.clone())
+        .await
+        .unwrap();
+    let freed = state
+        .repair_service_allocations(std::time::Duration::ZERO)
+        .await
+        .unwrap();
+    shutdown.cancel();
+    assert_eq!(freed, 2);
+    assert_eq!(keys(store.as_ref(), "/registry/serviceips/").await.len(), 1);
+    assert_eq!(
+        keys(store.as_ref(), "/registry/servicenodeports/")
+            .await
+            .len(),
+        1
+    );
+}
