@@ -229,6 +229,11 @@ pub async fn run_agent(args: AgentArgs) -> anyhow::Result<()> {
     };
     let token = CancellationToken::new();
     let tracker = TaskTracker::new();
+    if let (Some(kubeconfig), true) = (&args.kubeconfig, args.proxy) {
+        let client = controllers::client_from_kubeconfig(kubeconfig).await?;
+        let config = service_proxy::WatchConfig::new(Some(args.ip));
+        tracker.spawn(service_proxy::run(client, config, token.clone()));
+    }
     spawn_agent(&tracker, cfg, &rt, token.clone()).await?;
     tracker.close();
     println!(

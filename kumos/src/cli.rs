@@ -201,6 +201,13 @@ pub struct AgentArgs {
     /// Simulated runtime: lifetime of tasks whose command it does not interpret (default: until killed).
     #[arg(long, value_parser = parse_duration)]
     pub sim_lifetime: Option<Duration>,
+    /// Kubeconfig of the API server: when given, the agent runs the service proxy (cluster IPs,
+    /// and NodePorts on `--ip`).
+    #[arg(long)]
+    pub kubeconfig: Option<PathBuf>,
+    /// Run the service proxy (with `--kubeconfig`); `--proxy=false` turns it off.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub proxy: bool,
 }
 
 /// Flags of `kumos master`.
@@ -261,6 +268,10 @@ pub struct ServerArgs {
     /// Address container ports are published on (never 0.0.0.0 by default).
     #[arg(long, default_value = "127.0.0.1")]
     pub bind_address: std::net::IpAddr,
+    /// Run the service proxy the local agents share (cluster IPs, NodePorts on 127.0.0.1);
+    /// `--proxy=false` turns it off.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub proxy: bool,
 }
 
 /// Runs the chosen subcommand.

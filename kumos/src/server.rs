@@ -162,6 +162,10 @@ pub async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
                 config,
                 shutdown.clone(),
             ));
+            // The local agents all sit on 127.0.0.1, so one proxy serves them all.
+            let proxy = args
+                .proxy
+                .then(|| tokio::spawn(run_proxy(data_dir.join("kubeconfig"), shutdown.clone())));
             let served = match serving.await {
                 Ok(res) => res,
                 Err(err) => Err(anyhow::anyhow!("the API server task failed: {err}")),
@@ -169,6 +173,12 @@ pub async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
             shutdown.cancel();
             if let Err(err) = controllers.await {
                 tracing::warn!(%err, "the controllers task failed");
+            }
+            if let Some(Err(err)) = match proxy {
+                Some(p) => Some(p.await),
+                None => None,
+            } {
+                tracing::warn!(%err, "the service proxy task failed");
             }
             served
         }
@@ -197,6 +207,24 @@ async fn run_controllers(
     };
     let ctx = controllers::Context { client, shutdown };
     controllers::run_all(ctx, config).await;
+}
+
+/// Runs the service proxy of the local agents (NodePorts on 127.0.0.1) until `shutdown`.
+async fn run_proxy(kubeconfig: PathBuf, shutdown: CancellationToken) {
+    let client = match controllers::client_from_kubeconfig(&kubeconfig).await {
+        Ok(client) => client,
+        Err(err) => {
+            tracing::error!(%err, "cannot start the service proxy");
+            return;
+        }
+    };
+    let node_ip = std::net::Ipv4Addr::LOCALHOST.into();
+    service_proxy::run(
+        client,
+        service_proxy::WatchConfig::new(Some(node_ip)),
+        shutdown,
+    )
+    .await;
 }
 
 /// `kumos controllers`: the controllers alone, against the API server of `kubeconfig`, until a signal.

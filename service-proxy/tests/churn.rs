@@ -5,13 +5,17 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use service_proxy::{Affinity, ListenerKey, ListenerSpec, Protocol, Proxy, ProxyConfig, ServiceRef, Table};
+use service_proxy::{
+    Affinity, ListenerKey, ListenerSpec, Protocol, Proxy, ProxyConfig, ServiceRef, Table,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
 fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd").map(|d| d.count()).unwrap_or(0)
+    std::fs::read_dir("/proc/self/fd")
+        .map(|d| d.count())
+        .unwrap_or(0)
 }
 
 fn spec(backends: Vec<SocketAddr>) -> ListenerSpec {
@@ -29,13 +33,20 @@ fn spec(backends: Vec<SocketAddr>) -> ListenerSpec {
 }
 
 fn free_port(ip: IpAddr) -> u16 {
-    std::net::TcpListener::bind((ip, 0)).unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind((ip, 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 async fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     while !f() {
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -118,7 +129,10 @@ async fn a_thousand_endpoint_updates_leak_neither_descriptors_nor_tasks() {
     drop(held);
     proxy.apply(&Table::new());
     wait_until("the proxy's tasks to end", || proxy.tasks() == tasks_before).await;
-    wait_until("descriptors back to the baseline", || open_fds() <= fds_before).await;
+    wait_until("descriptors back to the baseline", || {
+        open_fds() <= fds_before
+    })
+    .await;
     proxy.shutdown().await;
     servers.shutdown().await;
 }
