@@ -68,6 +68,9 @@ spec:
     )
 }
 
+/// One request of the stream: whether it started after the Endpoints update, and its body or error.
+type Outcome = (bool, Result<String, String>);
+
 /// One HTTP/1.0 GET of `/`: the body, or why it failed.
 fn get(addr: SocketAddr) -> Result<String, String> {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(10))
@@ -228,7 +231,7 @@ fn service_traffic_through_cluster_ip_and_node_port_with_docker_pods() -> anyhow
         .map(|(n, i)| (n.clone(), i.clone()))
         .unwrap();
     let before = endpoints(&k);
-    let log: Arc<Mutex<Vec<(bool, Result<String, String>)>>> = Arc::default();
+    let log: Arc<Mutex<Vec<Outcome>>> = Arc::default();
     let after_update = Arc::new(AtomicBool::new(false));
     let stop = Arc::new(AtomicBool::new(false));
     let streamer = {

@@ -6,6 +6,7 @@
 //! swaps the listener's balancer state in place: established connections are untouched. A removed
 //! listener stops accepting at once, while its established TCP connections run to their end.
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -340,7 +341,7 @@ async fn udp_relay(
                         continue;
                     }
                 };
-                if !sessions.contains_key(&client) {
+                if let Entry::Vacant(slot) = sessions.entry(client) {
                     let order = lock(&balancer).pick(client.ip(), Instant::now());
                     let Some(session) = open_session(&order).await else {
                         continue;
@@ -360,7 +361,7 @@ async fn udp_relay(
                         clock.clone(),
                         config.udp_idle_timeout,
                     ));
-                    sessions.insert(client, s);
+                    slot.insert(s);
                 }
                 if let Some(s) = sessions.get(&client) {
                     s.last_active.store(clock.now(), Ordering::Relaxed);
