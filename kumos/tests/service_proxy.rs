@@ -1,7 +1,7 @@
 //! Issue 7, acceptance 1–3 (the proxy's part): an RC of three busybox httpd pods on the docker runtime
 //! behind a NodePort Service, reached through its cluster IP and through 127.0.0.1:nodePort via the
 //! service proxy `kumos server` runs for its agents; a pod deleted while requests stream; a scale
-//! down to one pod.
+//! down to one pod; a NodePort already taken elsewhere (a Warning event, the other ports served).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
@@ -201,6 +201,38 @@ fn service_traffic_through_cluster_ip_and_node_port_with_docker_pods() -> anyhow
         .parse()?;
     let via_cluster_ip = SocketAddr::new(cluster_ip, 80);
     let via_node_port = SocketAddr::from(([127, 0, 0, 1], node_port));
+
+    // A NodePort someone else holds: a Warning event on that Service, the others keep working.
+    let held = std::net::TcpListener::bind(("127.0.0.1", node_port + 1))?;
+    let blocked = service(node_port + 1).replace("name: web\n", "name: blocked\n");
+    let out = k.run_stdin(&["apply", "-n", NS, "-f", "-"], &blocked);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let event = eventually(
+        WAIT,
+        "a FailedToListen event on the blocked Service",
+        || {
+            let events = json(&k, &["get", "events", "-n", NS, "-o", "json"])?;
+            events["items"]
+                .as_array()?
+                .iter()
+                .find(|e| {
+                    e["involvedObject"]["name"] == "blocked"
+                        && e["reason"] == "FailedToListen"
+                        && e["type"] == "Warning"
+                })
+                .cloned()
+        },
+    )?;
+    let message = event["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains(&format!("127.0.0.1:{}/tcp", node_port + 1)),
+        "{message}"
+    );
+    drop(held);
 
     let pods = pod_ids(&k, 3)?;
     wait_endpoints(&k, 3)?;
