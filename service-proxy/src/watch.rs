@@ -103,8 +103,10 @@ pub async fn run(client: Client, config: WatchConfig, shutdown: CancellationToke
                     Change::Endpoints { listed } => ep_listed |= listed,
                     Change::Nothing => continue,
                 }
-                if svc_listed && ep_listed && due.is_none() {
-                    due = Some(Instant::now() + config.debounce);
+                if svc_listed && ep_listed {
+                    // Soon, also when only a bind retry was scheduled (later).
+                    let soon = Instant::now() + config.debounce;
+                    due = Some(due.map_or(soon, |d| d.min(soon)));
                 }
             }
             _ = sleep_until(due), if due.is_some() => {
