@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::balancer::Balancer;
-use crate::table::{ListenerKey, ListenerSpec, Protocol, Table};
+use crate::table::{diff, Diff, ListenerKey, ListenerSpec, Protocol, Table};
 
 /// Tunables of the forwarding.
 #[derive(Debug, Clone, Copy)]
@@ -111,34 +111,41 @@ impl Proxy {
     /// starts new ones (and retries those that failed before). Returns the listeners that could not
     /// bind; the others run regardless. Must be called within a tokio runtime.
     pub fn apply(&mut self, table: &Table) -> Vec<BindFailure> {
-        let gone: Vec<ListenerKey> = self
+        // What runs now (listeners that failed to bind are not running: they are started again).
+        let running: Table = self
             .listeners
-            .keys()
-            .filter(|k| !table.contains_key(k))
-            .copied()
+            .iter()
+            .map(|(k, l)| (*k, l.spec.clone()))
             .collect();
-        for key in gone {
+        let Diff {
+            start,
+            stop,
+            update,
+        } = diff(&running, table);
+        for key in stop {
             if let Some(l) = self.listeners.remove(&key) {
                 tracing::debug!(listener = %key, service = %l.spec.describe(), "stopping listener");
                 l.stop.cancel();
             }
         }
-        let mut failures = Vec::new();
-        for (key, spec) in table {
-            if let Some(l) = self.listeners.get_mut(key) {
-                if l.spec != *spec {
-                    lock(&l.balancer).update(spec.backends.clone(), spec.affinity);
-                    l.spec = spec.clone();
-                }
-                continue;
+        for key in update {
+            if let (Some(l), Some(spec)) = (self.listeners.get_mut(&key), table.get(&key)) {
+                lock(&l.balancer).update(spec.backends.clone(), spec.affinity);
+                l.spec = spec.clone();
             }
-            match self.start(*key, spec) {
+        }
+        let mut failures = Vec::new();
+        for key in start {
+            let Some(spec) = table.get(&key) else {
+                continue;
+            };
+            match self.start(key, spec) {
                 Ok(l) => {
                     tracing::info!(listener = %key, service = %spec.describe(), "listening");
-                    self.listeners.insert(*key, l);
+                    self.listeners.insert(key, l);
                 }
                 Err(error) => failures.push(BindFailure {
-                    key: *key,
+                    key,
                     spec: spec.clone(),
                     error,
                 }),
