@@ -438,3 +438,36 @@ async fn udp_replies(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::table::{Affinity, ServiceRef};
+
+    #[test]
+    fn bind_failures_say_what_where_and_why() {
+        let f = BindFailure {
+            key: ListenerKey {
+                ip: "127.0.0.1".parse().unwrap(),
+                port: 80,
+                protocol: Protocol::Tcp,
+            },
+            spec: ListenerSpec {
+                service: ServiceRef {
+                    namespace: "demo".into(),
+                    name: "web".into(),
+                    uid: None,
+                },
+                port_name: "http".into(),
+                node_port: true,
+                backends: Vec::new(),
+                affinity: Affinity::None,
+            },
+            error: io::Error::from_raw_os_error(13),
+        };
+        assert_eq!(
+            f.message(),
+            "can't open \"nodePort for demo/web:http\" (127.0.0.1:80/tcp), skipping it: Permission denied (os error 13)"
+        );
+    }
+}
