@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use socket2::{Domain, Socket, Type};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -31,6 +32,10 @@ pub struct ProxyConfig {
     /// A UDP client silent this long (both ways) loses its upstream socket (kube-proxy's
     /// `--udp-timeout` was 250 ms; a second suits loaded test machines better).
     pub udp_idle_timeout: Duration,
+    /// Proxied TCP connections at once, over all listeners; beyond it, accepting waits.
+    pub max_connections: usize,
+    /// UDP clients with a session at once, per listener; datagrams of further clients are dropped.
+    pub max_udp_sessions: usize,
 }
 
 impl Default for ProxyConfig {
@@ -38,6 +43,8 @@ impl Default for ProxyConfig {
         ProxyConfig {
             connect_timeout: Duration::from_secs(2),
             udp_idle_timeout: Duration::from_secs(1),
+            max_connections: 16_384,
+            max_udp_sessions: 4_096,
         }
     }
 }
@@ -92,6 +99,7 @@ struct Listener {
 pub struct Proxy {
     listeners: BTreeMap<ListenerKey, Listener>,
     tracker: TaskTracker,
+    connections: Arc<Semaphore>,
     shutdown: CancellationToken,
     config: ProxyConfig,
 }
@@ -102,6 +110,7 @@ impl Proxy {
         Proxy {
             listeners: BTreeMap::new(),
             tracker: TaskTracker::new(),
+            connections: Arc::new(Semaphore::new(config.max_connections.max(1))),
             shutdown,
             config,
         }
@@ -183,6 +192,7 @@ impl Proxy {
                 let listener = bind_tcp(addr)?;
                 let conns = Conns {
                     tracker: self.tracker.clone(),
+                    permits: self.connections.clone(),
                     shutdown: self.shutdown.clone(),
                     config: self.config,
                 };
@@ -232,6 +242,7 @@ pub fn bind_udp(addr: SocketAddr) -> io::Result<UdpSocket> {
 #[derive(Clone)]
 struct Conns {
     tracker: TaskTracker,
+    permits: Arc<Semaphore>,
     shutdown: CancellationToken,
     config: ProxyConfig,
 }
@@ -243,6 +254,14 @@ async fn accept_loop(
     conns: Conns,
 ) {
     loop {
+        // A permit first: at the cap, connections wait in the kernel's backlog.
+        let permit = tokio::select! {
+            _ = stop.cancelled() => return,
+            p = conns.permits.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => return,
+            },
+        };
         let accepted = tokio::select! {
             _ = stop.cancelled() => return,
             a = listener.accept() => a,
@@ -253,6 +272,7 @@ async fn accept_loop(
                 let c = conns.clone();
                 let b = balancer.clone();
                 conns.tracker.spawn(async move {
+                    let _permit = permit;
                     tokio::select! {
                         _ = c.shutdown.cancelled() => {}
                         _ = forward_tcp(client, peer, order, b, c.config) => {}
@@ -348,6 +368,10 @@ async fn udp_relay(
                         continue;
                     }
                 };
+                if sessions.len() >= config.max_udp_sessions && !sessions.contains_key(&client) {
+                    tracing::debug!(%client, "udp session limit reached; dropping a datagram");
+                    continue;
+                }
                 if let Entry::Vacant(slot) = sessions.entry(client) {
                     let order = lock(&balancer).pick(client.ip(), Instant::now());
                     let Some(session) = open_session(&order).await else {

@@ -322,3 +322,22 @@ async fn udp_round_robin_per_client_and_replies_from_the_service_address() {
     }
     proxy.shutdown().await;
 }
+
+#[tokio::test]
+async fn connection_permits_are_released_when_connections_end() {
+    let (a, _ha) = backend("a").await;
+    let config = ProxyConfig {
+        max_connections: 1,
+        ..ProxyConfig::default()
+    };
+    let mut proxy = Proxy::new(config, CancellationToken::new());
+    let k = key("127.96.0.18", Protocol::Tcp);
+    proxy.apply(&table(k, spec(vec![a], Affinity::None)));
+    // One connection at a time: each is served only if the previous one gave its permit back.
+    for _ in 0..10 {
+        let (name, s) = hello(k).await.expect("served");
+        assert_eq!(name, "a");
+        drop(s);
+    }
+    proxy.shutdown().await;
+}
