@@ -20,7 +20,9 @@ use crate::cli::{AgentArgs, Runtime, ServerArgs};
 use crate::master::RunningMaster;
 
 /// Resources of this machine, as Mesos detects them: every cpu, memory less 1 GiB (half when
-/// the machine has under 2 GiB), a fixed 10 GiB of disk, and ports 31000-32000.
+/// the machine has under 2 GiB), a fixed 10 GiB of disk, and [`DEFAULT_PORTS`] (Mesos offers
+/// 31000-32000, which lies inside Kubernetes' NodePort range 30000-32767 where the service
+/// proxy listens on the same host).
 pub fn detected_resources() -> String {
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let total_mb = std::fs::read_to_string("/proc/meminfo")
@@ -37,8 +39,18 @@ pub fn detected_resources() -> String {
     } else {
         total_mb / 2
     };
-    format!("cpus:{cpus};mem:{mem};disk:10240;ports:[31000-32000]")
+    format!(
+        "cpus:{cpus};mem:{mem};disk:10240;ports:[{}-{}]",
+        DEFAULT_PORTS.0, DEFAULT_PORTS.1
+    )
 }
+
+/// The port range agents offer unless `--resources` names one: below the NodePort range and below
+/// Linux's ephemeral ports (32768+).
+pub const DEFAULT_PORTS: (u32, u32) = (20000, 21000);
+
+/// Ports each local agent of `kumos server` gets (agent `i` has slice `i % 100` of 20000-29999).
+const LOCAL_AGENT_PORTS: u32 = 100;
 
 /// Parses `--attributes "rack:r1;zone:a;level:2"` into Mesos `Attribute` JSON (numbers are
 /// SCALAR, everything else TEXT).
@@ -157,16 +169,16 @@ pub async fn start_local_agents(
 ) -> anyhow::Result<LocalAgents> {
     let tracker = TaskTracker::new();
     let token = shutdown.child_token();
-    let base = args
-        .agent_resources
-        .clone()
-        .unwrap_or_else(|| detected_resources().replace(";ports:[31000-32000]", ""));
+    let base = args.agent_resources.clone().unwrap_or_else(|| {
+        let ports = format!(";ports:[{}-{}]", DEFAULT_PORTS.0, DEFAULT_PORTS.1);
+        detected_resources().replace(&ports, "")
+    });
     for i in 0..args.agents {
-        let lo = 31000 + i * 500;
+        let lo = DEFAULT_PORTS.0 + (i % 100) * LOCAL_AGENT_PORTS;
         let resources = if base.contains("ports:") {
             base.clone()
         } else {
-            format!("{base};ports:[{lo}-{}]", lo + 499)
+            format!("{base};ports:[{lo}-{}]", lo + LOCAL_AGENT_PORTS - 1)
         };
         let cfg = AgentConfig {
             master_url: format!("http://{}", master.addr),
@@ -229,6 +241,11 @@ pub async fn run_agent(args: AgentArgs) -> anyhow::Result<()> {
     };
     let token = CancellationToken::new();
     let tracker = TaskTracker::new();
+    if let (Some(kubeconfig), true) = (&args.kubeconfig, args.proxy) {
+        let client = controllers::client_from_kubeconfig(kubeconfig).await?;
+        let config = service_proxy::WatchConfig::new(Some(args.ip));
+        tracker.spawn(service_proxy::run(client, config, token.clone()));
+    }
     spawn_agent(&tracker, cfg, &rt, token.clone()).await?;
     tracker.close();
     println!(

@@ -173,7 +173,7 @@ pub struct AgentArgs {
     /// Work directory: checkpoints and task sandboxes.
     #[arg(long, env = "KUMOS_AGENT_WORK_DIR", default_value_os_t = crate::agent::default_work_dir())]
     pub work_dir: PathBuf,
-    /// Resources, e.g. `cpus:4;mem:8192;disk:20000;ports:[31000-32000]`, with roles for static
+    /// Resources, e.g. `cpus:4;mem:8192;disk:20000;ports:[20000-21000]`, with roles for static
     /// reservations (`cpus(web):2`). Default: detected from the machine.
     #[arg(long)]
     pub resources: Option<String>,
@@ -208,6 +208,13 @@ pub struct AgentArgs {
     /// Simulated runtime: lifetime of tasks whose command it does not interpret (default: until killed).
     #[arg(long, value_parser = parse_duration)]
     pub sim_lifetime: Option<Duration>,
+    /// Kubeconfig of the API server: when given, the agent runs the service proxy (cluster IPs,
+    /// and NodePorts on `--ip`).
+    #[arg(long)]
+    pub kubeconfig: Option<PathBuf>,
+    /// Run the service proxy (with `--kubeconfig`); `--proxy=false` turns it off.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub proxy: bool,
 }
 
 /// Flags of `kumos master`.
@@ -314,7 +321,7 @@ pub struct ServerArgs {
     pub dns: DnsArgs,
 
     /// Resources of each local agent (default: this machine's cpus and memory, and a slice of
-    /// ports 31000+ per agent).
+    /// 100 ports per agent from 20000).
     #[arg(long)]
     pub agent_resources: Option<String>,
     /// How the local agents run tasks.
@@ -326,6 +333,10 @@ pub struct ServerArgs {
     /// Address container ports are published on (never 0.0.0.0 by default).
     #[arg(long, default_value = "127.0.0.1")]
     pub bind_address: std::net::IpAddr,
+    /// Run the service proxy the local agents share (cluster IPs, NodePorts on 127.0.0.1);
+    /// `--proxy=false` turns it off.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub proxy: bool,
 }
 
 /// Runs the chosen subcommand.

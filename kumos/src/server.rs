@@ -166,6 +166,10 @@ pub async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
             let dns = args.dns.config().map(|dns| {
                 tokio::spawn(run_dns(data_dir.join("kubeconfig"), dns, shutdown.clone()))
             });
+            // The local agents all sit on 127.0.0.1, so one proxy serves them all.
+            let proxy = args
+                .proxy
+                .then(|| tokio::spawn(run_proxy(data_dir.join("kubeconfig"), shutdown.clone())));
             let served = match serving.await {
                 Ok(res) => res,
                 Err(err) => Err(anyhow::anyhow!("the API server task failed: {err}")),
@@ -174,12 +178,8 @@ pub async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
             if let Err(err) = controllers.await {
                 tracing::warn!(%err, "the controllers task failed");
             }
-            if let Some(Err(err)) = match dns {
-                Some(task) => Some(task.await),
-                None => None,
-            } {
-                tracing::warn!(%err, "the cluster DNS task failed");
-            }
+            join_logged(dns, "the cluster DNS").await;
+            join_logged(proxy, "the service proxy").await;
             served
         }
         Err(err) => Err(err),
@@ -207,6 +207,34 @@ async fn run_controllers(
     };
     let ctx = controllers::Context { client, shutdown };
     controllers::run_all(ctx, config).await;
+}
+
+/// Runs the service proxy of the local agents (NodePorts on 127.0.0.1) until `shutdown`.
+async fn run_proxy(kubeconfig: PathBuf, shutdown: CancellationToken) {
+    let client = match controllers::client_from_kubeconfig(&kubeconfig).await {
+        Ok(client) => client,
+        Err(err) => {
+            tracing::error!(%err, "cannot start the service proxy");
+            return;
+        }
+    };
+    let node_ip = std::net::Ipv4Addr::LOCALHOST.into();
+    service_proxy::run(
+        client,
+        service_proxy::WatchConfig::new(Some(node_ip)),
+        shutdown,
+    )
+    .await;
+}
+
+/// Waits for an optional background task, logging a panic or cancellation.
+async fn join_logged(task: Option<tokio::task::JoinHandle<()>>, what: &str) {
+    if let Some(Err(err)) = match task {
+        Some(task) => Some(task.await),
+        None => None,
+    } {
+        tracing::warn!(%err, "{what} task failed");
+    }
 }
 
 /// Serves the cluster DNS from the API server the kubeconfig names until `shutdown` (a failure is logged;

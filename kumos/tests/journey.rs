@@ -157,7 +157,7 @@ fn journey(extra: &[&str]) -> anyhow::Result<()> {
     for subset in endpoints["subsets"].as_array().into_iter().flatten() {
         let port = subset["ports"][0]["port"].as_u64().unwrap_or_default();
         assert!(
-            (31000..33000).contains(&port),
+            (20000..30000).contains(&port),
             "endpoint port {port}: {endpoints}"
         );
     }

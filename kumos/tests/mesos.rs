@@ -245,7 +245,7 @@ fn kumos_server_runs_local_agents_under_its_master() -> anyhow::Result<()> {
         .filter_map(|s| s["resources"]["ports"].as_str())
         .collect();
     assert!(
-        ports.contains(&"[31000-31499]") && ports.contains(&"[31500-31999]"),
+        ports.contains(&"[20000-20099]") && ports.contains(&"[20100-20199]"),
         "{ports:?}"
     );
     let sched = PymesosScheduler::start("launch", &master, &[("REFUSE_SECONDS", "1")])?;

@@ -79,7 +79,9 @@ pub fn task_spec(task: &Json, task_id: &str, sandbox: &Path) -> Result<TaskSpec,
         .into_iter()
         .map(|p| PortMapping {
             name: None,
-            container_port: p,
+            // A pod's container listens on its containerPort (the Docker runtime publishes the
+            // host port there); a plain Mesos task listens on the host port itself.
+            container_port: probes::container_port_of(task, p).unwrap_or(p),
             host_port: p,
             protocol: "tcp".into(),
         })

@@ -39,6 +39,19 @@ pub fn restart_policy(task: &Json) -> RestartPolicy {
         .unwrap_or_default()
 }
 
+/// The container port published on `host_port`, from the `kumos.io/ports` label (a pod's
+/// `containerPort`); `None` without a mapping (a plain Mesos task listens on the host port itself).
+pub fn container_port_of(task: &Json, host_port: u16) -> Option<u16> {
+    let ports: Json = serde_json::from_str(label(task, LABEL_PORTS)?).ok()?;
+    ports
+        .as_array()?
+        .iter()
+        .find(|p| p.get("hostPort").and_then(Json::as_u64) == Some(u64::from(host_port)))?
+        .get("containerPort")?
+        .as_u64()
+        .and_then(|p| u16::try_from(p).ok())
+}
+
 /// The probe in label `key`, its ports resolved to host ports; `Err` for a probe that
 /// cannot run.
 pub fn probe(task: &Json, key: &str) -> Result<Option<Probe>, String> {
@@ -151,6 +164,15 @@ mod tests {
         let t =
             json!({"labels": {"labels": [{"key": LABEL_RESTART_POLICY, "value": "OnFailure"}]}});
         assert_eq!(restart_policy(&t), RestartPolicy::OnFailure);
+    }
+
+    #[test]
+    fn container_ports_of_host_ports() {
+        let ports = json!([{"name": "http", "containerPort": 8080, "hostPort": 31000}]);
+        let t = task(&[(LABEL_PORTS, ports)]);
+        assert_eq!(container_port_of(&t, 31000), Some(8080));
+        assert_eq!(container_port_of(&t, 31001), None);
+        assert_eq!(container_port_of(&json!({}), 31000), None);
     }
 
     #[test]
