@@ -35,11 +35,18 @@ pub async fn run(client: Client, config: DnsConfig, shutdown: CancellationToken)
     let listeners = match Listeners::bind(config.address).await {
         Ok(l) => l,
         Err(err) => {
+            let hint = match err.kind() {
+                std::io::ErrorKind::PermissionDenied => {
+                    "ports below 1024 need root or CAP_NET_BIND_SERVICE; "
+                }
+                std::io::ErrorKind::AddrInUse => "something else serves that address; ",
+                _ => "",
+            };
             tracing::error!(
                 address = %config.address,
                 %err,
-                "cannot serve the cluster DNS (port 53 needs root or CAP_NET_BIND_SERVICE; \
-                 choose another --cluster-dns-address, or \"off\"); continuing without it"
+                "cannot serve the cluster DNS ({hint}choose another --cluster-dns-address, \
+                 or \"off\"); continuing without it"
             );
             return;
         }

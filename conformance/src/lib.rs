@@ -1,6 +1,7 @@
 //! Test fixtures for end-to-end tests: a real etcd, a real `kumos server` process, real kubectl, and
 //! polling with deadlines.
 
+pub mod dns;
 pub mod docker;
 pub mod etcd;
 pub mod kubectl;

@@ -8,6 +8,7 @@ use std::net::{Ipv4Addr, SocketAddr, TcpStream, UdpSocket};
 use std::path::Path;
 use std::time::Duration;
 
+use conformance::dns::{a_records, free_dns_address, srv_records, tcp_query, udp_query};
 use conformance::{eventually, kubectl_binaries, Kubectl, KumosServer, Store};
 use hickory_proto::op::{Message, Query, ResponseCode};
 use hickory_proto::rr::{Name, RData, RecordType};
@@ -22,82 +23,6 @@ fn bin() -> &'static Path {
 
 fn manifests() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../conformance/manifests/journey")
-}
-
-/// A loopback address whose port is free for both UDP and TCP.
-fn free_dns_address() -> SocketAddr {
-    loop {
-        let udp = UdpSocket::bind("127.0.0.1:0").expect("binding a UDP socket");
-        let addr = udp.local_addr().expect("local address");
-        if std::net::TcpListener::bind(addr).is_ok() {
-            return addr;
-        }
-    }
-}
-
-fn request(name: &str, rtype: RecordType) -> Message {
-    let mut m = Message::new();
-    m.set_id(rand_id()).set_recursion_desired(true);
-    m.add_query(Query::query(
-        Name::from_ascii(name).expect("a DNS name"),
-        rtype,
-    ));
-    m
-}
-
-fn rand_id() -> u16 {
-    (std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default()
-        .subsec_nanos()
-        & 0xffff) as u16
-}
-
-/// One question over UDP; `None` when no answer came back in time.
-fn udp_query(server: SocketAddr, name: &str, rtype: RecordType) -> Option<Message> {
-    let socket = UdpSocket::bind("127.0.0.1:0").ok()?;
-    socket.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    let req = request(name, rtype);
-    socket.send_to(&req.to_vec().ok()?, server).ok()?;
-    let mut buf = [0u8; 4096];
-    let (len, _) = socket.recv_from(&mut buf).ok()?;
-    let reply = Message::from_vec(&buf[..len]).ok()?;
-    (reply.id() == req.id()).then_some(reply)
-}
-
-/// One question over TCP (length-prefixed).
-fn tcp_query(server: SocketAddr, name: &str, rtype: RecordType) -> Option<Message> {
-    let mut stream = TcpStream::connect_timeout(&server, Duration::from_secs(2)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    let bytes = request(name, rtype).to_vec().ok()?;
-    stream.write_all(&(bytes.len() as u16).to_be_bytes()).ok()?;
-    stream.write_all(&bytes).ok()?;
-    let mut len = [0u8; 2];
-    stream.read_exact(&mut len).ok()?;
-    let mut reply = vec![0u8; usize::from(u16::from_be_bytes(len))];
-    stream.read_exact(&mut reply).ok()?;
-    Message::from_vec(&reply).ok()
-}
-
-fn a_records(m: &Message) -> BTreeSet<Ipv4Addr> {
-    m.answers()
-        .iter()
-        .filter_map(|r| match r.data() {
-            RData::A(a) => Some(a.0),
-            _ => None,
-        })
-        .collect()
-}
-
-/// `(target, port)` of the SRV answers.
-fn srv_records(m: &Message) -> BTreeSet<(String, u16)> {
-    m.answers()
-        .iter()
-        .filter_map(|r| match r.data() {
-            RData::SRV(s) => Some((s.target().to_ascii(), s.port())),
-            _ => None,
-        })
-        .collect()
 }
 
 fn json(k: &Kubectl, args: &[&str]) -> Option<Json> {

@@ -1,6 +1,6 @@
-//! Issue 7, acceptance 1–3 (the proxy's part): an RC of three busybox httpd pods on the docker runtime
-//! behind a NodePort Service, reached through its cluster IP and through 127.0.0.1:nodePort via the
-//! service proxy `kumos server` runs for its agents; a pod deleted while requests stream; a scale
+//! Issue 7, acceptance 1–3: an RC of three busybox httpd pods on the docker runtime behind a NodePort
+//! Service, reached through its cluster IP, through the address the cluster DNS resolves its name to,
+//! and through 127.0.0.1:nodePort via the service proxy `kumos server` runs for its agents; a pod deleted while requests stream; a scale
 //! down to one pod; a NodePort already taken elsewhere (a Warning event, the other ports served).
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -11,7 +11,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use conformance::dns::{a_records, free_dns_address, udp_query};
 use conformance::{eventually, kubectl_binaries, Kubectl, KumosServer, Store};
+use hickory_proto::rr::RecordType;
 use serde_json::Value as Json;
 
 const WAIT: Duration = Duration::from_secs(180);
@@ -166,6 +168,7 @@ fn wait_endpoints(k: &Kubectl, n: usize) -> anyhow::Result<Vec<String>> {
 #[test]
 fn service_traffic_through_cluster_ip_and_node_port_with_docker_pods() -> anyhow::Result<()> {
     let socket = conformance::docker::socket().display().to_string();
+    let dns = free_dns_address();
     let server = KumosServer::start_with(
         bin(),
         Store::Embedded,
@@ -178,6 +181,8 @@ fn service_traffic_through_cluster_ip_and_node_port_with_docker_pods() -> anyhow
             "docker",
             "--docker-socket",
             &socket,
+            "--cluster-dns-address",
+            &dns.to_string(),
         ],
     )?;
     let k = Kubectl::new(&kubectl_binaries()[0], &server.kubeconfig());
@@ -246,6 +251,17 @@ fn service_traffic_through_cluster_ip_and_node_port_with_docker_pods() -> anyhow
     let bodies = get_all(via_cluster_ip, 30);
     let seen: BTreeSet<String> = bodies.iter().cloned().collect();
     assert_eq!(seen, ids, "cluster IP bodies {bodies:?}");
+
+    // 2. The same through the name the cluster DNS gives the Service.
+    let name = format!("web.{NS}.svc.cluster.local");
+    let resolved = eventually(WAIT, "the cluster DNS to know the Service", || {
+        let answer = udp_query(dns, &name, RecordType::A)?;
+        a_records(&answer).into_iter().next()
+    })?;
+    assert_eq!(std::net::IpAddr::from(resolved), cluster_ip, "{name}");
+    let bodies = get_all(SocketAddr::new(resolved.into(), 80), 30);
+    let seen: BTreeSet<String> = bodies.iter().cloned().collect();
+    assert_eq!(seen, ids, "bodies via {name} {bodies:?}");
 
     // 2. The same through the NodePort on the agent's address.
     eventually(WAIT, "the proxy to serve the NodePort", || {
