@@ -3,15 +3,14 @@
 //! per-pod SRV records, NXDOMAIN for missing names (and for a deleted service), REFUSED outside the zone.
 
 use std::collections::BTreeSet;
-use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpStream, UdpSocket};
+use std::net::{Ipv4Addr, UdpSocket};
 use std::path::Path;
 use std::time::Duration;
 
 use conformance::dns::{a_records, free_dns_address, srv_records, tcp_query, udp_query};
 use conformance::{eventually, kubectl_binaries, Kubectl, KumosServer, Store};
-use hickory_proto::op::{Message, Query, ResponseCode};
-use hickory_proto::rr::{Name, RData, RecordType};
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::RecordType;
 use serde_json::Value as Json;
 
 const WAIT: Duration = Duration::from_secs(120);
