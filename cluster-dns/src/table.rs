@@ -190,24 +190,8 @@ impl Table {
                     table.add(fqdn.clone(), Data::A(ip));
                     table.add(reverse(ip), Data::Ptr(fqdn.clone()));
                     for port in spec.ports.iter().flatten() {
-                        let (Some(port_name), Ok(number)) =
-                            (port.name.as_deref(), u16::try_from(port.port))
-                        else {
-                            continue;
-                        };
-                        if port_name.is_empty() {
-                            continue;
-                        }
-                        let proto = port.protocol.as_deref().unwrap_or("TCP");
-                        table.add(
-                            normalize(&format!("_{port_name}._{proto}.{fqdn}")),
-                            Data::Srv {
-                                priority: SRV_PRIORITY,
-                                weight: SRV_WEIGHT,
-                                port: number,
-                                target: fqdn.clone(),
-                            },
-                        );
+                        let (name, protocol) = (port.name.as_deref(), port.protocol.as_deref());
+                        table.add_srv(&fqdn, name, protocol, port.port, &fqdn);
                     }
                 }
                 // Not allocated yet: no records.
@@ -216,6 +200,31 @@ impl Table {
         }
         table.index_interior();
         table
+    }
+
+    /// The SRV record `_<name>._<protocol>.<fqdn>` → `target:port` of a named port (unnamed ports
+    /// and out-of-range numbers get none).
+    fn add_srv(
+        &mut self,
+        fqdn: &str,
+        name: Option<&str>,
+        protocol: Option<&str>,
+        port: i32,
+        target: &str,
+    ) {
+        let (Some(name), Ok(port)) = (name.filter(|n| !n.is_empty()), u16::try_from(port)) else {
+            return;
+        };
+        let protocol = protocol.unwrap_or("TCP");
+        self.add(
+            normalize(&format!("_{name}._{protocol}.{fqdn}")),
+            Data::Srv {
+                priority: SRV_PRIORITY,
+                weight: SRV_WEIGHT,
+                port,
+                target: target.to_string(),
+            },
+        );
     }
 
     /// A headless service: an A record per ready address on the service name and on
@@ -231,24 +240,8 @@ impl Table {
                 self.add(fqdn.to_string(), Data::A(ip));
                 self.add(host.clone(), Data::A(ip));
                 for port in subset.ports.iter().flatten() {
-                    let (Some(port_name), Ok(number)) =
-                        (port.name.as_deref(), u16::try_from(port.port))
-                    else {
-                        continue;
-                    };
-                    if port_name.is_empty() {
-                        continue;
-                    }
-                    let proto = port.protocol.as_deref().unwrap_or("TCP");
-                    self.add(
-                        normalize(&format!("_{port_name}._{proto}.{fqdn}")),
-                        Data::Srv {
-                            priority: SRV_PRIORITY,
-                            weight: SRV_WEIGHT,
-                            port: number,
-                            target: host.clone(),
-                        },
-                    );
+                    let (name, protocol) = (port.name.as_deref(), port.protocol.as_deref());
+                    self.add_srv(fqdn, name, protocol, port.port, &host);
                 }
             }
         }
