@@ -30,7 +30,7 @@ impl Scenario {
         match self {
             Scenario::AllActive => "all active",
             Scenario::AllButOneSuppressed => "all-but-one suppressed",
-            Scenario::FiltersActive => "filters active (every offer declined once)",
+            Scenario::FiltersActive => "filters active",
         }
     }
 }

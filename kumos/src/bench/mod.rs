@@ -249,8 +249,15 @@ pub async fn run_bench(args: BenchArgs) -> anyhow::Result<()> {
     let mut fp = footprint::Footprint::default();
     let started = Instant::now();
     let mut failed = Vec::new();
+    let mut durations = Vec::new();
+    let mut section_start = Instant::now();
     let runs = |n: u8| args.sections.contains(&n);
     let mut outcome = |n: u8, title: &str, r: anyhow::Result<()>, report: &mut report::Report| {
+        durations.push(format!(
+            "{n}: {:.0} s",
+            section_start.elapsed().as_secs_f64()
+        ));
+        section_start = Instant::now();
         if let Err(e) = r {
             eprintln!("kumos bench: section {n} failed: {e:#}");
             report.section(
@@ -259,6 +266,7 @@ pub async fn run_bench(args: BenchArgs) -> anyhow::Result<()> {
                 format!("**Failed:** {e:#}\n"),
                 json!({"error": format!("{e:#}")}),
             );
+            report.failed.push(format!("{n}. {title}: {e:#}"));
             failed.push(n);
         }
     };
@@ -292,8 +300,9 @@ pub async fn run_bench(args: BenchArgs) -> anyhow::Result<()> {
         scaling::add_section(&mut report);
     }
     report.header.push(format!(
-        "Duration: {:.0} s",
-        started.elapsed().as_secs_f64()
+        "Duration: {:.0} s (sections {})",
+        started.elapsed().as_secs_f64(),
+        durations.join(", ")
     ));
     std::fs::create_dir_all(&args.out)?;
     std::fs::write(

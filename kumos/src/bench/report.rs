@@ -134,6 +134,8 @@ pub struct Report {
     pub pods_points: Vec<PodsPoint>,
     /// Section 2's cycles (the all-active scenario).
     pub cycle_points: Vec<CyclePoint>,
+    /// Sections that failed, with the error: their figures are missing.
+    pub failed: Vec<String>,
 }
 
 impl Report {
@@ -172,6 +174,12 @@ impl Report {
             .iter()
             .filter(|t| t.verdict() != Verdict::Met)
             .collect();
+        if !self.failed.is_empty() {
+            md += "\n**Sections that failed (their figures are missing):**\n";
+            for f in &self.failed {
+                md += &format!("- {f}\n");
+            }
+        }
         if missed.is_empty() {
             md += "\nEvery target was met.\n";
         } else {
@@ -230,7 +238,8 @@ impl Report {
                 json!({"title": s.title, "figures": s.json}),
             );
         }
-        json!({"header": self.header, "targets": targets, "sections": sections})
+        json!({"header": self.header, "targets": targets, "sections": sections,
+            "failed": self.failed})
     }
 }
 
@@ -283,7 +292,11 @@ mod tests {
         ));
         r.targets
             .push(Target::at_least("Scheduling", 5000.0, "pods/s", None));
+        r.failed.push("1. End-to-end scheduling: timed out".into());
         let md = r.summary_markdown();
+        assert!(md.contains(
+            "failed (their figures are missing):**\n- 1. End-to-end scheduling: timed out\n"
+        ));
         assert!(
             md.contains("| Idle RSS | ≤ 40.0 MB | 31.5 MB | met |"),
             "{md}"
