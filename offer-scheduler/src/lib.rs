@@ -4,6 +4,7 @@
 //! allocation cycle, and the master's state machine (`master`).
 
 pub mod allocator;
+pub mod bench;
 pub mod client;
 pub mod filter;
 pub mod http;

@@ -3,6 +3,22 @@
 //! harness watches pods from creation to Running. The reference is the embedded store's own
 //! put rate for ~1.5 KB values at the same concurrency, measured by this harness first, so the
 //! report can say how close scheduling comes to what the store can write.
+//!
+//! Sections 2–5 live in their own modules and write into one [`report::Report`]: the allocator
+//! cycle (`allocator`), the API server against the raw store (`api_section`, `api`, `watch`),
+//! footprint (`footprint`) and the scaling curve (`scaling`); the summary lists every target.
+
+mod allocator;
+mod api;
+mod api_section;
+mod etcd;
+mod footprint;
+mod host;
+mod load;
+mod report;
+mod scaling;
+mod stats;
+mod watch;
 
 use std::collections::HashMap;
 use std::io::BufRead;
@@ -39,6 +55,15 @@ pub struct BenchArgs {
     /// Where the Markdown and JSON reports go.
     #[arg(long, default_value = "bench-report")]
     pub out: PathBuf,
+    /// Sections to run (1 scheduling, 2 allocator, 3 API server, 4 footprint, 5 scaling curve).
+    #[arg(long, value_delimiter = ',', default_value = "1,2,3,4,5")]
+    pub sections: Vec<u8>,
+    /// Store of section 3's API server and its raw-store reference (etcd: a throwaway etcd child).
+    #[arg(long, value_enum, default_value_t = crate::cli::StoreKind::Embedded)]
+    pub store: crate::cli::StoreKind,
+    /// Also measure the footprint with 100k pods (several minutes).
+    #[arg(long)]
+    pub large: bool,
 }
 
 /// Puts per second of `count` ~1.5 KB values into a fresh embedded store, `concurrency` at once.
@@ -82,6 +107,15 @@ impl Drop for ServerChild {
 }
 
 fn start_server(dir: &Path, agents: u32) -> anyhow::Result<(ServerChild, String)> {
+    start_server_with(dir, agents, &[])
+}
+
+/// [`start_server`] with more flags (e.g. `--store etcd`).
+fn start_server_with(
+    dir: &Path,
+    agents: u32,
+    extra: &[String],
+) -> anyhow::Result<(ServerChild, String)> {
     let exe = std::env::current_exe()?;
     let mut child = Command::new(exe)
         .arg("server")
@@ -97,6 +131,7 @@ fn start_server(dir: &Path, agents: u32) -> anyhow::Result<(ServerChild, String)
         .args(["--agents", &agents.to_string(), "--runtime", "simulated"])
         .args(["--agent-resources", "cpus:64;mem:262144"])
         .args(["--allocation-interval", "200ms"])
+        .args(extra)
         .env("KUMOS_LOG", "error")
         .stdout(Stdio::piped())
         .spawn()
@@ -197,8 +232,95 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[i.min(sorted.len() - 1)]
 }
 
-/// `kumos bench`.
+/// `kumos bench`: every selected section, then report.md and report.json under `--out`. A
+/// section that fails is reported as failed and the command fails after writing the report.
 pub async fn run_bench(args: BenchArgs) -> anyhow::Result<()> {
+    let nofile = host::raise_nofile()?;
+    let command: Vec<String> = std::env::args().collect();
+    let mut report = report::Report {
+        header: vec![
+            format!("Command: `{}`", command.join(" ")),
+            format!("Date: {}", host::now_utc()),
+            format!("Machine: {}", host::machine()),
+        ],
+        ..report::Report::default()
+    };
+    let tmp = tempfile::tempdir()?;
+    let mut fp = footprint::Footprint::default();
+    let started = Instant::now();
+    let mut failed = Vec::new();
+    let mut durations = Vec::new();
+    let mut section_start = Instant::now();
+    let runs = |n: u8| args.sections.contains(&n);
+    let mut outcome = |n: u8, title: &str, r: anyhow::Result<()>, report: &mut report::Report| {
+        durations.push(format!(
+            "{n}: {:.0} s",
+            section_start.elapsed().as_secs_f64()
+        ));
+        section_start = Instant::now();
+        if let Err(e) = r {
+            eprintln!("kumos bench: section {n} failed: {e:#}");
+            report.section(
+                n,
+                title,
+                format!("**Failed:** {e:#}\n"),
+                json!({"error": format!("{e:#}")}),
+            );
+            report.failed.push(format!("{n}. {title}: {e:#}"));
+            failed.push(n);
+        }
+    };
+    if runs(1) {
+        let r = scheduling(&args, &mut report).await;
+        outcome(1, "End-to-end scheduling", r, &mut report);
+    }
+    if runs(2) {
+        let r = allocator::run(args.quick, &mut report).await;
+        outcome(2, "Allocator cycle", r, &mut report);
+    }
+    if runs(3) {
+        let r = if nofile < 2_200 {
+            Err(anyhow::anyhow!(
+                "RLIMIT_NOFILE is {nofile}: 1,000 watchers need ~2,200"
+            ))
+        } else {
+            api_section::run(&args, tmp.path(), &mut report, &mut fp).await
+        };
+        outcome(3, "API server", r, &mut report);
+    }
+    if runs(4) {
+        let mut r = footprint::measure_startup(tmp.path(), 3, &mut fp).await;
+        if r.is_ok() && args.large {
+            r = footprint::measure_large(tmp.path(), 100_000, &mut fp).await;
+        }
+        footprint::add_section(&fp, &mut report);
+        outcome(4, "Footprint", r, &mut report);
+    }
+    if runs(5) {
+        scaling::add_section(&mut report);
+    }
+    report.header.push(format!(
+        "Duration: {:.0} s (sections {})",
+        started.elapsed().as_secs_f64(),
+        durations.join(", ")
+    ));
+    std::fs::create_dir_all(&args.out)?;
+    std::fs::write(
+        args.out.join("report.json"),
+        serde_json::to_string_pretty(&report.json())?,
+    )?;
+    let md = report.markdown();
+    std::fs::write(args.out.join("report.md"), &md)?;
+    println!("{md}");
+    anyhow::ensure!(
+        failed.is_empty(),
+        "sections {failed:?} failed (see the report)"
+    );
+    Ok(())
+}
+
+/// Section 1: end-to-end scheduling throughput against the raw store's put rate.
+async fn scheduling(args: &BenchArgs, report: &mut report::Report) -> anyhow::Result<()> {
     let pods = args.pods.unwrap_or(if args.quick { 1000 } else { 10000 });
     let tmp = tempfile::tempdir()?;
     eprintln!(
@@ -264,7 +386,7 @@ pub async fn run_bench(args: BenchArgs) -> anyhow::Result<()> {
     let pods_per_s = pods as f64 / elapsed;
     let writes_per_pod = (after - before) as f64 / pods as f64;
     let ceiling_ratio = pods_per_s * writes_per_pod / raw;
-    let report = json!({
+    let figures = json!({
         "pods": pods, "agents": args.agents, "store": "embedded",
         "pods_per_second": pods_per_s,
         "create_to_running_ms": {"p50": percentile(&latencies, 0.5), "p99": percentile(&latencies, 0.99)},
@@ -273,14 +395,8 @@ pub async fn run_bench(args: BenchArgs) -> anyhow::Result<()> {
         "ceiling_ratio": ceiling_ratio,
         "anchors": {"kube_scheduler_perf_pods_per_second": 680, "nomad_c1m_containers_per_second": 3750},
     });
-    std::fs::create_dir_all(&args.out)?;
-    std::fs::write(
-        args.out.join("report.json"),
-        serde_json::to_string_pretty(&report)?,
-    )?;
     let md = format!(
-        "# kumos bench\n\n## End-to-end scheduling (embedded store)\n\n\
-| pods | simulated agents | pods/s | p50 create→Running | p99 | writes/pod | raw puts/s (same run) | pods/s × writes/pod ÷ raw puts/s |\n\
+        "| pods | simulated agents | pods/s | p50 create→Running | p99 | writes/pod | raw puts/s (same run) | pods/s × writes/pod ÷ raw puts/s |\n\
 |---|---|---|---|---|---|---|---|\n\
 | {pods} | {agents} | {pods_per_s:.0} | {p50:.0} ms | {p99:.0} ms | {writes_per_pod:.1} | {raw:.0} | {ceiling_ratio:.2} |\n\n\
 Anchors (published, not measured here): kube-scheduler scheduler_perf 680 pods/s (5k nodes, 10k pods); \
@@ -289,7 +405,17 @@ Nomad C1M 3,750 containers/s.\n",
         p50 = percentile(&latencies, 0.5),
         p99 = percentile(&latencies, 0.99),
     );
-    std::fs::write(args.out.join("report.md"), &md)?;
-    println!("{md}");
+    report.section(1, "End-to-end scheduling (embedded store)", md, figures);
+    report.pods_points.push(report::PodsPoint {
+        agents: args.agents,
+        pods,
+        pods_per_second: pods_per_s,
+    });
+    report.targets.push(report::Target::at_least(
+        "End-to-end scheduling, embedded store",
+        5_000.0,
+        "pods/s",
+        Some(pods_per_s),
+    ));
     Ok(())
 }
