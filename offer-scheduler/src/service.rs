@@ -6,6 +6,7 @@
 
 use crate::master::{Config, Effect, Master, Now};
 use bytes::Bytes;
+use futures::StreamExt;
 use rand::SeedableRng;
 use serde_json::Value as Json;
 use std::collections::HashMap;
@@ -49,6 +50,9 @@ pub fn recordio(event: &Json) -> Frame {
     let body = event.to_string();
     Bytes::from(format!("{}\n{}", body.len(), body))
 }
+
+/// Store writes of one persistence batch in flight at once.
+const PERSIST_PARALLEL: usize = 64;
 
 /// A message to the persistence writer.
 enum PersistOp {
@@ -166,12 +170,25 @@ async fn persist_loop(
                 PersistOp::Flush(done) => flushes.push(done),
             }
         }
-        for k in order {
-            let v = latest.remove(&k).flatten();
-            if let Err(err) = store.put(&k, v.as_ref()).await {
-                tracing::error!(%err, key = k, "cannot persist master state");
-            }
-        }
+        // Keys in a batch are distinct, so their writes may run concurrently (the store
+        // group-commits them); batches stay in order.
+        let writes: Vec<(String, Option<Json>)> = order
+            .into_iter()
+            .map(|k| {
+                let v = latest.remove(&k).flatten();
+                (k, v)
+            })
+            .collect();
+        futures::stream::iter(writes)
+            .for_each_concurrent(PERSIST_PARALLEL, |(k, v)| {
+                let store = &store;
+                async move {
+                    if let Err(err) = store.put(&k, v.as_ref()).await {
+                        tracing::error!(%err, key = k, "cannot persist master state");
+                    }
+                }
+            })
+            .await;
         for done in flushes {
             let _ = done.send(());
         }

@@ -65,6 +65,10 @@ async fn bind(
             )
         })?
         .to_string();
+    let annotations = binding
+        .pointer("/metadata/annotations")
+        .and_then(Value::as_object)
+        .cloned();
     let pod = target.name().to_string();
     write::modify(state, target, query.dry_run()?, |pod_obj| {
         if let Some(bound) = pod_obj
@@ -79,6 +83,19 @@ async fn bind(
             ));
         }
         pod_obj["spec"]["nodeName"] = json!(node);
+        // kube-apiserver copies the Binding's annotations onto the pod (a scheduler records
+        // placement details in the same write).
+        if let Some(extra) = annotations.as_ref().filter(|a| !a.is_empty()) {
+            let meta = &mut pod_obj["metadata"];
+            if !meta["annotations"].is_object() {
+                meta["annotations"] = json!({});
+            }
+            if let Some(a) = meta["annotations"].as_object_mut() {
+                for (k, v) in extra {
+                    a.insert(k.clone(), v.clone());
+                }
+            }
+        }
         Ok(())
     })
     .await?;

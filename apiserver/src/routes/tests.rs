@@ -352,6 +352,27 @@ async fn patches_status_and_field_validation() {
 }
 
 #[tokio::test]
+async fn binding_copies_its_annotations_onto_the_pod() {
+    let api = api().await;
+    let mut p = pod("web");
+    p["metadata"]["annotations"] = json!({"keep": "me"});
+    api.call("POST", PODS, Some(p)).await;
+    let bind = json!({"kind": "Binding", "apiVersion": "v1",
+                      "metadata": {"name": "web", "annotations": {"placed": "31000"}},
+                      "target": {"kind": "Node", "name": "n1"}});
+    let (s, _) = api
+        .call("POST", &format!("{PODS}/web/binding"), Some(bind))
+        .await;
+    assert_eq!(s, 201);
+    let (_, got) = api.call("GET", &format!("{PODS}/web"), None).await;
+    assert_eq!(got["spec"]["nodeName"], "n1");
+    assert_eq!(
+        got["metadata"]["annotations"],
+        json!({"keep": "me", "placed": "31000"})
+    );
+}
+
+#[tokio::test]
 async fn binding_delete_and_namespace_termination() {
     let api = api().await;
     api.call("POST", PODS, Some(pod("web"))).await;

@@ -7,6 +7,7 @@ pub mod matching;
 pub mod podstatus;
 mod shell;
 pub mod tasks;
+pub mod writes;
 
 pub use shell::run;
 

@@ -6,6 +6,7 @@ use super::demand::{demand, Demand};
 use super::matching::{place, unschedulable_message, OfferView};
 use super::podstatus::{pod_status, ContainerTask};
 use super::tasks::{launch_group, split_task_id};
+use super::writes::{job, Job, Writes};
 use super::FrameworkConfig;
 use crate::context::Context;
 use futures::StreamExt;
@@ -25,6 +26,12 @@ const HOST_IP: &str = "127.0.0.1";
 const UNSCHEDULABLE_EVERY: Duration = Duration::from_secs(5);
 /// At most one REVIVE per this interval for new pods (the rest wait for the next tick).
 const REVIVE_EVERY: Duration = Duration::from_millis(250);
+/// Bindings in flight at once while an OFFERS event is handled.
+const BIND_PARALLEL: usize = 64;
+/// Status patches, events and acknowledgements in flight at once (see [`Writes`]).
+const WRITES_PARALLEL: usize = 64;
+/// How long writes still queued at shutdown may take.
+const DRAIN_AT_SHUTDOWN: Duration = Duration::from_secs(2);
 
 struct Launched {
     namespace: String,
@@ -49,6 +56,7 @@ struct Framework {
     last_revive: Option<Instant>,
     revive_pending: bool,
     events: crate::events::Recorder,
+    writes: Writes,
 }
 
 fn now_rfc3339() -> String {
@@ -93,38 +101,54 @@ pub async fn run(ctx: Context, cfg: FrameworkConfig) {
         suppressed: false,
         last_revive: None,
         revive_pending: false,
+        writes: Writes::new(WRITES_PARALLEL),
     };
     fw.framework_id = fw.load_framework_id().await;
     let api: Api<Pod> = Api::all(ctx.client.clone());
     let mut pod_events = watcher(api, watcher::Config::default()).boxed();
-    let mut retry = Duration::from_millis(200);
-    loop {
-        let sub = tokio::select! {
-            _ = ctx.shutdown.cancelled() => return,
-            s = fw.subscribe() => s,
-        };
-        match sub {
-            Ok(stream) => {
-                retry = Duration::from_millis(200);
-                fw.session(stream, &mut pod_events, &ctx).await;
-                fw.stream = None;
-            }
-            Err(err) => tracing::warn!(%err, "framework cannot subscribe to the master; retrying"),
-        }
-        let pause = tokio::time::sleep(retry);
-        tokio::pin!(pause);
-        loop {
-            tokio::select! {
-                _ = ctx.shutdown.cancelled() => return,
-                _ = &mut pause => break,
-                Some(ev) = pod_events.next() => fw.on_pod_event(ev).await,
-            }
-        }
-        retry = (retry * 2).min(Duration::from_secs(5));
-    }
+    fw.run_sessions(&ctx, &mut pod_events).await;
+    // Status and events already decided still reach the API server, briefly.
+    let _ = tokio::time::timeout(DRAIN_AT_SHUTDOWN, fw.writes.drain()).await;
 }
 
 impl Framework {
+    async fn run_sessions(
+        &mut self,
+        ctx: &Context,
+        pod_events: &mut (impl futures::Stream<Item = Result<watcher::Event<Pod>, watcher::Error>>
+                  + Unpin),
+    ) {
+        let fw = self;
+        let mut retry = Duration::from_millis(200);
+        loop {
+            let sub = tokio::select! {
+                _ = ctx.shutdown.cancelled() => return,
+                s = fw.subscribe() => s,
+            };
+            match sub {
+                Ok(stream) => {
+                    retry = Duration::from_millis(200);
+                    fw.session(stream, pod_events, ctx).await;
+                    fw.stream = None;
+                }
+                Err(err) => {
+                    tracing::warn!(%err, "framework cannot subscribe to the master; retrying")
+                }
+            }
+            let pause = tokio::time::sleep(retry);
+            tokio::pin!(pause);
+            loop {
+                tokio::select! {
+                    _ = ctx.shutdown.cancelled() => return,
+                    _ = &mut pause => break,
+                    Some(ev) = pod_events.next() => fw.on_pod_event(ev).await,
+                    _ = fw.writes.next() => {}
+                }
+            }
+            retry = (retry * 2).min(Duration::from_secs(5));
+        }
+    }
+
     async fn load_framework_id(&self) -> Option<String> {
         let cms: Api<ConfigMap> = Api::namespaced(self.client.clone(), ID_NAMESPACE);
         let cm = cms.get_opt(ID_CONFIGMAP).await.ok().flatten()?;
@@ -182,6 +206,7 @@ impl Framework {
                 },
                 Some(ev) = pod_events.next() => self.on_pod_event(ev).await,
                 _ = tick.tick() => self.housekeeping().await,
+                _ = self.writes.next() => {}
             }
         }
     }
@@ -285,109 +310,106 @@ impl Framework {
         let pending: Vec<Pod> = self.pending().into_iter().cloned().collect();
         let demands: Vec<Demand> = pending.iter().map(demand).collect();
         let (placements, unfit) = place(&views, &demands);
+        // Bind every placed pod, BIND_PARALLEL at once; only bound pods are launched.
+        let client = self.client.clone();
+        let bound: Vec<_> = futures::stream::iter(placements)
+            .map(|p| {
+                let (pod, view) = (&pending[p.pod], &views[p.offer]);
+                let annotations = host_ports_annotation(&demands[p.pod], &p.host_ports);
+                let bind = bind_pod(client.clone(), pod, view.hostname.clone(), annotations);
+                async move { (p, bind.await) }
+            })
+            .buffer_unordered(BIND_PARALLEL)
+            .collect()
+            .await;
         let mut ops: BTreeMap<usize, Vec<Json>> = BTreeMap::new();
-        for p in placements {
-            let (pod, view) = (&pending[p.pod], &views[p.offer]);
-            if self.bind(pod, &view.hostname).await {
-                self.record_host_ports(pod, &demands[p.pod], &p.host_ports)
-                    .await;
-                let fid = self.framework_id.clone().unwrap_or_default();
-                let op = launch_group(
-                    pod,
-                    &demands[p.pod],
-                    &p.host_ports,
-                    &view.agent_id,
-                    &fid,
-                    &self.cfg.role,
-                );
-                ops.entry(p.offer).or_default().push(op);
-                self.track_launch(pod, view);
+        for (p, ok) in bound {
+            if !ok {
+                continue;
             }
+            let (pod, view) = (&pending[p.pod], &views[p.offer]);
+            let (ns, name) = (
+                pod.metadata.namespace.as_deref().unwrap_or_default(),
+                pod.metadata.name.as_deref().unwrap_or_default(),
+            );
+            self.unschedulable.remove(&uid(pod));
+            self.event(
+                pod,
+                crate::events::EventType::Normal,
+                "Scheduled",
+                format!("Successfully assigned {ns}/{name} to {}", view.hostname),
+            );
+            let fid = self.framework_id.clone().unwrap_or_default();
+            let op = launch_group(
+                pod,
+                &demands[p.pod],
+                &p.host_ports,
+                &view.agent_id,
+                &fid,
+                &self.cfg.role,
+            );
+            ops.entry(p.offer).or_default().push(op);
+            self.track_launch(pod, view);
         }
+        // One ACCEPT per used offer, sent together; one DECLINE for all the others.
+        let mut accepts = Vec::new();
+        let mut declined = Vec::new();
         for (i, offer) in offers.iter().enumerate() {
             let offer_id = offer.get("id").cloned().unwrap_or(Json::Null);
             match ops.remove(&i) {
-                Some(operations) => {
-                    self.call(
-                        "ACCEPT",
-                        json!({"offer_ids": [offer_id], "operations": operations,
+                Some(operations) => accepts.push(self.call_job(
+                    "ACCEPT",
+                    json!({"offer_ids": [offer_id], "operations": operations,
                         "filters": {"refuse_seconds": 5.0}}),
-                    )
-                    .await;
-                }
-                None => {
-                    self.call(
-                        "DECLINE",
-                        json!({"offer_ids": [offer_id], "filters": {"refuse_seconds": 5.0}}),
-                    )
-                    .await;
-                }
+                )),
+                None => declined.push(offer_id),
             }
+        }
+        futures::future::join_all(accepts.into_iter().flatten().map(|j| j())).await;
+        if !declined.is_empty() {
+            self.call(
+                "DECLINE",
+                json!({"offer_ids": declined, "filters": {"refuse_seconds": 5.0}}),
+            )
+            .await;
         }
         for (pi, reasons) in unfit {
             let msg = unschedulable_message(views.len(), &reasons);
-            self.unschedulable_pod(&pending[pi], msg).await;
+            self.unschedulable_pod(&pending[pi], msg);
         }
     }
 
-    async fn bind(&mut self, pod: &Pod, node: &str) -> bool {
-        let (ns, name) = (
-            pod.metadata.namespace.clone().unwrap_or_default(),
-            pod.metadata.name.clone().unwrap_or_default(),
-        );
-        let api: Api<Pod> = Api::namespaced(self.client.clone(), &ns);
-        let binding = json!({"apiVersion": "v1", "kind": "Binding",
-            "metadata": {"name": name, "namespace": ns},
-            "target": {"apiVersion": "v1", "kind": "Node", "name": node}});
-        match api
-            .create_subresource::<_, Json>("binding", &name, &PostParams::default(), &binding)
-            .await
-        {
-            Ok(_) => {
-                self.unschedulable.remove(&uid(pod));
-                self.events
-                    .record(
-                        &obj_ref(pod),
-                        crate::events::EventType::Normal,
-                        "Scheduled",
-                        &format!("Successfully assigned {ns}/{name} to {node}"),
-                    )
-                    .await;
-                true
-            }
-            Err(err) => {
-                tracing::info!(%err, pod = name, "binding failed; the pod is not launched");
-                false
-            }
+    /// A scheduler call as a job to run later or concurrently (`None` without a session).
+    fn call_job(&self, kind: &str, body: Json) -> Option<Job> {
+        let (Some(sid), Some(fid)) = (self.stream.clone(), &self.framework_id) else {
+            return None;
+        };
+        let mut call = json!({"type": kind, "framework_id": {"value": fid}});
+        if !body.is_null() {
+            call[kind.to_ascii_lowercase()] = body;
         }
+        let master = self.master.clone();
+        let kind = kind.to_string();
+        Some(job(move || async move {
+            if let Err(err) = master.call(&call, &sid).await {
+                tracing::warn!(%err, call = kind, "scheduler call failed");
+            }
+        }))
     }
 
-    /// Records the host port given to each container port (what Endpoints publish).
-    async fn record_host_ports(&self, pod: &Pod, demand: &Demand, host_ports: &[u16]) {
-        if host_ports.is_empty() {
-            return;
-        }
-        let map: serde_json::Map<String, Json> = demand
-            .ports
-            .iter()
-            .zip(host_ports)
-            .map(|(w, h)| (w.container_port.to_string(), json!(h)))
-            .collect();
-        let (ns, name) = (
-            pod.metadata.namespace.clone().unwrap_or_default(),
-            pod.metadata.name.clone().unwrap_or_default(),
-        );
-        let api: Api<Pod> = Api::namespaced(self.client.clone(), &ns);
-        let annotation = Json::Object(map).to_string();
-        let patch = json!({"metadata": {"annotations": {
-            crate::endpoints::HOST_PORTS_ANNOTATION: annotation,
-        }}});
-        if let Err(err) = api
-            .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
-            .await
-        {
-            tracing::debug!(%err, pod = name, "cannot record the pod's host ports");
-        }
+    /// Records an event about `pod` in the background (in order with other events).
+    fn event(
+        &mut self,
+        pod: &Pod,
+        type_: crate::events::EventType,
+        reason: &'static str,
+        message: String,
+    ) {
+        let events = self.events.clone();
+        let obj = obj_ref(pod);
+        self.writes.ordered(job(move || async move {
+            events.record(&obj, type_, reason, &message).await;
+        }));
     }
 
     fn track_launch(&mut self, pod: &Pod, view: &OfferView) {
@@ -415,7 +437,7 @@ impl Framework {
         );
     }
 
-    async fn unschedulable_pod(&mut self, pod: &Pod, msg: String) {
+    fn unschedulable_pod(&mut self, pod: &Pod, msg: String) {
         let key = uid(pod);
         let due = match self.unschedulable.get(&key) {
             Some((last, at)) => *last != msg || at.elapsed() >= UNSCHEDULABLE_EVERY,
@@ -425,25 +447,21 @@ impl Framework {
             return;
         }
         self.unschedulable
-            .insert(key, (msg.clone(), Instant::now()));
-        self.events
-            .record(
-                &obj_ref(pod),
-                crate::events::EventType::Warning,
-                "FailedScheduling",
-                &msg,
-            )
-            .await;
+            .insert(key.clone(), (msg.clone(), Instant::now()));
+        self.event(
+            pod,
+            crate::events::EventType::Warning,
+            "FailedScheduling",
+            msg.clone(),
+        );
         let (ns, name) = (
             pod.metadata.namespace.clone().unwrap_or_default(),
             pod.metadata.name.clone().unwrap_or_default(),
         );
-        let api: Api<Pod> = Api::namespaced(self.client.clone(), &ns);
         let status = json!({"status": {"phase": "Pending", "conditions": [{"type": "PodScheduled", "status": "False",
             "reason": "Unschedulable", "message": msg, "lastProbeTime": null, "lastTransitionTime": now_rfc3339()}]}});
-        let _ = api
-            .patch_status(&name, &PatchParams::default(), &Patch::Merge(&status))
-            .await;
+        self.writes
+            .keyed(key, patch_status_job(self.client.clone(), ns, name, status));
     }
 
     async fn on_update(&mut self, status: Json) {
@@ -459,6 +477,15 @@ impl Framework {
             .and_then(Json::as_str)
             .unwrap_or_default()
             .to_string();
+        // Acknowledge at once: the agent sends the task's next update without waiting for this
+        // one's patch. Safe because the master keeps the latest state: after a framework restart,
+        // reconciliation reports it again and the status is rewritten.
+        if let Some(uuid) = status.get("uuid") {
+            let ack = json!({"agent_id": {"value": agent_id}, "task_id": {"value": task_id}, "uuid": uuid});
+            if let Some(job) = self.call_job("ACKNOWLEDGE", ack) {
+                self.writes.urgent(job);
+            }
+        }
         if let Some((pod_uid, container)) = split_task_id(&task_id) {
             self.adopt(pod_uid, &agent_id);
             let first_run = self.apply_update(pod_uid, container, &status);
@@ -479,25 +506,15 @@ impl Framework {
                         ("Created", format!("Created container {container}")),
                         ("Started", format!("Started container {container}")),
                     ] {
-                        self.events
-                            .record(
-                                &obj_ref(&pod),
-                                crate::events::EventType::Normal,
-                                reason,
-                                &message,
-                            )
-                            .await;
+                        self.event(&pod, crate::events::EventType::Normal, reason, message);
                     }
                 }
-                self.write_status(pod_uid).await;
+                self.write_status(pod_uid);
             } else {
                 // The pod is gone: its tasks must not outlive it.
                 self.kill_pod(pod_uid, None).await;
             }
             self.finish_deletion(pod_uid).await;
-        }
-        if let Some(uuid) = status.get("uuid") {
-            self.call("ACKNOWLEDGE", json!({"agent_id": {"value": agent_id}, "task_id": {"value": task_id}, "uuid": uuid})).await;
         }
     }
 
@@ -541,7 +558,8 @@ impl Framework {
         !was_running && c.state.as_deref() == Some("TASK_RUNNING")
     }
 
-    async fn write_status(&self, pod_uid: &str) {
+    /// Queues the pod's status as the tasks now tell it (superseding one not yet written).
+    fn write_status(&mut self, pod_uid: &str) {
         let Some(l) = self.launched.get(pod_uid) else {
             return;
         };
@@ -552,17 +570,13 @@ impl Framework {
             &now_rfc3339(),
             &l.node,
         );
-        let api: Api<Pod> = Api::namespaced(self.client.clone(), &l.namespace);
-        if let Err(err) = api
-            .patch_status(
-                &l.name,
-                &PatchParams::default(),
-                &Patch::Merge(&json!({"status": status})),
-            )
-            .await
-        {
-            tracing::debug!(%err, pod = l.name, "cannot write pod status");
-        }
+        let job = patch_status_job(
+            self.client.clone(),
+            l.namespace.clone(),
+            l.name.clone(),
+            json!({ "status": status }),
+        );
+        self.writes.keyed(pod_uid.to_string(), job);
     }
 
     async fn kill_pod(&mut self, pod_uid: &str, grace: Option<i64>) {
@@ -589,14 +603,12 @@ impl Framework {
             }
             self.call("KILL", kill).await;
             if let Some(p) = &pod {
-                self.events
-                    .record(
-                        &obj_ref(p),
-                        crate::events::EventType::Normal,
-                        "Killing",
-                        &format!("Stopping container {c}"),
-                    )
-                    .await;
+                self.event(
+                    p,
+                    crate::events::EventType::Normal,
+                    "Killing",
+                    format!("Stopping container {c}"),
+                );
             }
         }
     }
@@ -710,6 +722,68 @@ impl Framework {
             self.finish_deletion(&key).await;
         }
     }
+}
+
+/// POSTs the pod's Binding to `node`, carrying `annotations` (copied onto the pod, as
+/// kube-apiserver does). False when the binding failed (the pod is not launched).
+fn bind_pod(
+    client: kube::Client,
+    pod: &Pod,
+    node: String,
+    annotations: Option<Json>,
+) -> impl std::future::Future<Output = bool> + 'static {
+    let (ns, name) = (
+        pod.metadata.namespace.clone().unwrap_or_default(),
+        pod.metadata.name.clone().unwrap_or_default(),
+    );
+    let mut metadata = json!({"name": name, "namespace": ns});
+    if let Some(a) = annotations {
+        metadata["annotations"] = a;
+    }
+    let binding = json!({"apiVersion": "v1", "kind": "Binding", "metadata": metadata,
+        "target": {"apiVersion": "v1", "kind": "Node", "name": node}});
+    async move {
+        let api: Api<Pod> = Api::namespaced(client, &ns);
+        match api
+            .create_subresource::<_, Json>("binding", &name, &PostParams::default(), &binding)
+            .await
+        {
+            Ok(_) => true,
+            Err(err) => {
+                tracing::info!(%err, pod = name, "binding failed; the pod is not launched");
+                false
+            }
+        }
+    }
+}
+
+/// The host port given to each container port (what Endpoints publish), as the pod annotation
+/// the binding carries; `None` without ports.
+fn host_ports_annotation(demand: &Demand, host_ports: &[u16]) -> Option<Json> {
+    if host_ports.is_empty() {
+        return None;
+    }
+    let map: serde_json::Map<String, Json> = demand
+        .ports
+        .iter()
+        .zip(host_ports)
+        .map(|(w, h)| (w.container_port.to_string(), json!(h)))
+        .collect();
+    Some(json!({ crate::endpoints::HOST_PORTS_ANNOTATION: Json::Object(map).to_string() }))
+}
+
+/// A merge patch of a pod's status, as a background job (failures are logged: the next update
+/// writes the status again).
+fn patch_status_job(client: kube::Client, ns: String, name: String, patch: Json) -> Job {
+    job(move || async move {
+        let api: Api<Pod> = Api::namespaced(client, &ns);
+        if let Err(err) = api
+            .patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+        {
+            tracing::debug!(%err, pod = name, "cannot write pod status");
+        }
+    })
 }
 
 fn is_terminal(c: &ContainerTask) -> bool {

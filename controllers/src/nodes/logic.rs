@@ -286,3 +286,35 @@ pub fn should_evict(node: &Node, now: Timestamp, timeout: Duration) -> bool {
 #[cfg(test)]
 #[path = "logic_tests.rs"]
 mod tests;
+
+/// How often an unchanged Node status is written anyway, to refresh the Ready heartbeat (the
+/// kubelet's `nodeStatusReportFrequency` is 5 minutes; liveness is ours to judge, not readers').
+pub const STATUS_REFRESH_EVERY: Duration = Duration::from_secs(60);
+
+/// Whether `wanted` must be written over the Node's current status: something besides the Ready
+/// heartbeat differs, or the stored heartbeat is at least [`STATUS_REFRESH_EVERY`] old. With
+/// thousands of agents, rewriting every status each poll would be most of the store's writes.
+pub fn status_write_due(current: Option<&NodeStatus>, wanted: &NodeStatus, now: Timestamp) -> bool {
+    let Some(current) = current else {
+        return true;
+    };
+    let heartbeat = |s: &NodeStatus| {
+        s.conditions
+            .iter()
+            .flatten()
+            .find(|c| c.type_ == "Ready")
+            .and_then(|c| c.last_heartbeat_time.clone())
+    };
+    let Some(Time(beat)) = heartbeat(current) else {
+        return true;
+    };
+    let stale = now.duration_since(beat).as_secs_f64() >= STATUS_REFRESH_EVERY.as_secs_f64();
+    let without_heartbeat = |s: &NodeStatus| {
+        let mut s = s.clone();
+        for c in s.conditions.iter_mut().flatten() {
+            c.last_heartbeat_time = None;
+        }
+        s
+    };
+    stale || without_heartbeat(current) != without_heartbeat(wanted)
+}

@@ -194,3 +194,28 @@ fn cpu_quantities() {
     assert_eq!(cpu_quantity(-1.0).0, "0");
     assert_eq!(mebibytes(512.9).0, "512Mi");
 }
+
+#[test]
+fn unchanged_status_is_rewritten_only_when_the_heartbeat_is_stale() {
+    let a = agent("agent-0", true);
+    let (s0, _) = agent_status("agent-0", &a, None, at(0));
+    assert!(status_write_due(None, &s0, at(0)), "no status yet");
+    let c0 = ready_condition(&node_with(s0.clone())).cloned();
+    let (s1, _) = agent_status("agent-0", &a, c0.as_ref(), at(5));
+    assert!(
+        !status_write_due(Some(&s0), &s1, at(5)),
+        "only the heartbeat moved"
+    );
+    let (s2, _) = agent_status("agent-0", &a, c0.as_ref(), at(60));
+    assert!(
+        status_write_due(Some(&s0), &s2, at(60)),
+        "heartbeat a minute old"
+    );
+    let inactive = agent("agent-0", false);
+    let (s3, _) = agent_status("agent-0", &inactive, c0.as_ref(), at(5));
+    assert!(status_write_due(Some(&s0), &s3, at(5)), "Ready changed");
+    let mut bigger = a.clone();
+    bigger.cpus = 8.0;
+    let (s4, _) = agent_status("agent-0", &bigger, c0.as_ref(), at(5));
+    assert!(status_write_due(Some(&s0), &s4, at(5)), "capacity changed");
+}

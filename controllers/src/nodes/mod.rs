@@ -15,6 +15,7 @@ pub use logic::{
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Node, NodeStatus, Pod};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
@@ -23,6 +24,9 @@ use tokio::time::MissedTickBehavior;
 
 use crate::events::{EventType, Recorder};
 use crate::Context;
+
+/// Nodes synced at once in one poll.
+const SYNC_PARALLEL: usize = 16;
 
 /// The component name of the node controller's events.
 pub const COMPONENT: &str = "node-controller";
@@ -119,8 +123,24 @@ pub async fn poll_once(
     let by_node = logic::agents_by_node(&agents);
     let mut first_error = None;
     let mut updated = Vec::new();
-    for (name, agent) in &by_node {
-        match sync_agent(&api, recorder, name, agent, nodes.get(name)).await {
+    // Owned inputs: the futures must be 'static-friendly to stay Send inside a spawned task.
+    let work: Vec<(String, Agent, Option<Node>)> = by_node
+        .iter()
+        .map(|(name, agent)| (name.clone(), (*agent).clone(), nodes.get(name).cloned()))
+        .collect();
+    let synced: Vec<_> = futures::stream::iter(work)
+        .map(|(name, agent, existing)| {
+            let (api, recorder) = (api.clone(), recorder.clone());
+            async move {
+                let r = sync_agent(&api, &recorder, &name, &agent, existing.as_ref()).await;
+                (name, r)
+            }
+        })
+        .buffer_unordered(SYNC_PARALLEL)
+        .collect()
+        .await;
+    for (name, result) in synced {
+        match result {
             Ok(node) => updated.push(node),
             Err(e) => {
                 tracing::warn!(node = %name, error = %e, "syncing node");
@@ -184,7 +204,13 @@ async fn sync_agent(
             logic::ready_condition(node).cloned()
         }
     };
-    let (status, transition) = agent_status(name, agent, previous.as_ref(), Timestamp::now());
+    let now = Timestamp::now();
+    let (status, transition) = agent_status(name, agent, previous.as_ref(), now);
+    if let Some(node) = existing {
+        if !logic::status_write_due(node.status.as_ref(), &status, now) {
+            return Ok(node.clone());
+        }
+    }
     write_status(api, recorder, name, status, transition).await
 }
 

@@ -292,3 +292,53 @@ pub fn pod_from_template(rc: &ReplicationController) -> Pod {
         status: None,
     }
 }
+
+/// Pods one sync creates at most; the rest wait for the next sync (kube's `BurstReplicas`).
+pub const BURST_REPLICAS: usize = 500;
+
+/// kube's slow start: `count` creations in batches of 1, 2, 4, … (the last one what is left), so a
+/// template the API server rejects costs one failed call, not hundreds.
+pub fn slow_start_batches(count: usize) -> Vec<usize> {
+    let mut batches = Vec::new();
+    let (mut left, mut size) = (count, 1usize);
+    while left > 0 {
+        let b = size.min(left);
+        batches.push(b);
+        left -= b;
+        size = size.saturating_mul(2);
+    }
+    batches
+}
+
+/// Spacing of syncs that had nothing to create or delete: while pods change status (a rollout of
+/// thousands), back-to-back syncs would each list every pod of the namespace only to recount
+/// the status. Syncs after one that acted are never delayed.
+pub const QUIET_SYNC_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// When each RC last had a sync that changed no pods (pure: time is an argument).
+#[derive(Debug, Default)]
+pub struct QuietSyncs {
+    last: std::collections::HashMap<String, std::time::Instant>,
+}
+
+impl QuietSyncs {
+    /// How long the next sync of `rc_uid` should wait, if at all.
+    pub fn wait(&self, rc_uid: &str, now: std::time::Instant) -> Option<std::time::Duration> {
+        let due = *self.last.get(rc_uid)? + QUIET_SYNC_EVERY;
+        (due > now).then(|| due - now)
+    }
+
+    /// Records a finished sync; `acted` when it created or deleted pods.
+    pub fn record(&mut self, rc_uid: &str, now: std::time::Instant, acted: bool) {
+        if acted {
+            self.last.remove(rc_uid);
+        } else {
+            self.last.insert(rc_uid.to_string(), now);
+        }
+    }
+
+    /// Forgets an RC (deleted).
+    pub fn forget(&mut self, rc_uid: &str) {
+        self.last.remove(rc_uid);
+    }
+}

@@ -10,7 +10,7 @@ pub mod logic;
 #[cfg(test)]
 mod tests;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -29,8 +29,8 @@ use logic::PodRef;
 const RESYNC: Duration = Duration::from_secs(60);
 /// Delay before retrying a failed reconcile.
 const RETRY: Duration = Duration::from_secs(5);
-/// Pod creations and deletions in flight at once for one RC.
-const PARALLEL: usize = 16;
+/// Pod creations (within a slow-start batch) and deletions in flight at once for one RC.
+const PARALLEL: usize = 64;
 
 /// A reconcile failed.
 #[derive(Debug, thiserror::Error)]
@@ -72,7 +72,14 @@ pub async fn run(ctx: Context) {
             matching_rcs(&store, &pod)
         })
         .graceful_shutdown_on(async move { shutdown.cancelled().await })
-        .run(reconcile, error_policy, Arc::new(ctx))
+        .run(
+            reconcile,
+            error_policy,
+            Arc::new(RcContext {
+                ctx,
+                quiet: Mutex::new(logic::QuietSyncs::default()),
+            }),
+        )
         .for_each(|res| async move {
             if let Err(err) = res {
                 tracing::debug!(%err, "replication controller");
@@ -100,7 +107,24 @@ fn matching_rcs(
         .collect()
 }
 
-fn error_policy(rc: Arc<ReplicationController>, err: &ReconcileError, _: Arc<Context>) -> Action {
+/// What every sync shares: the controllers' context and when each RC last synced quietly.
+struct RcContext {
+    ctx: Context,
+    /// Short critical sections only, never held across an await.
+    quiet: Mutex<logic::QuietSyncs>,
+}
+
+impl RcContext {
+    fn quiet<T>(&self, f: impl FnOnce(&mut logic::QuietSyncs) -> T) -> T {
+        let mut guard = match self.quiet.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        f(&mut guard)
+    }
+}
+
+fn error_policy(rc: Arc<ReplicationController>, err: &ReconcileError, _: Arc<RcContext>) -> Action {
     tracing::warn!(rc = %rc.name_any(), %err, "reconciling replication controller");
     Action::requeue(RETRY)
 }
@@ -108,8 +132,14 @@ fn error_policy(rc: Arc<ReplicationController>, err: &ReconcileError, _: Arc<Con
 /// Brings one RC's pods and status in line with its spec.
 async fn reconcile(
     rc: Arc<ReplicationController>,
-    ctx: Arc<Context>,
+    rcx: Arc<RcContext>,
 ) -> Result<Action, ReconcileError> {
+    let rc_uid = rc.metadata.uid.clone().unwrap_or_default();
+    // Status-only syncs are spaced out; triggers arriving meanwhile fold into this one.
+    if let Some(wait) = rcx.quiet(|q| q.wait(&rc_uid, std::time::Instant::now())) {
+        tokio::time::sleep(wait).await;
+    }
+    let ctx = &rcx.ctx;
     let name = rc.name_any();
     let ns = rc
         .namespace()
@@ -142,11 +172,21 @@ async fn reconcile(
         keep_first(&mut first_err, set_owners(&pods, pod, refs).await);
     }
     let template = logic::pod_from_template(&rc);
-    let created = futures::stream::iter(0..plan.create)
-        .map(|_| create_pod(&pods, &template))
-        .buffer_unordered(PARALLEL)
-        .collect::<Vec<_>>()
-        .await;
+    // At most BURST_REPLICAS per sync, in slow-start batches; a failing batch ends the sync.
+    let to_create = plan.create.min(logic::BURST_REPLICAS);
+    let mut created = Vec::new();
+    for batch in logic::slow_start_batches(to_create) {
+        let results = futures::stream::iter(0..batch)
+            .map(|_| create_pod(&pods, &template))
+            .buffer_unordered(PARALLEL)
+            .collect::<Vec<_>>()
+            .await;
+        let failed = results.iter().any(Result::is_err);
+        created.extend(results);
+        if failed {
+            break;
+        }
+    }
     let deleted = futures::stream::iter(plan.delete.clone())
         .map(|p| {
             let pods = pods.clone();
@@ -172,8 +212,12 @@ async fn reconcile(
             ),
         }
     }
+    let acted = plan.create > 0 || !plan.delete.is_empty();
+    rcx.quiet(|q| q.record(&rc_uid, std::time::Instant::now(), acted));
     match first_err {
         Some(err) => Err(err),
+        // More to create than one burst: the next sync follows at once.
+        None if plan.create > to_create => Ok(Action::requeue(Duration::ZERO)),
         None => Ok(Action::requeue(RESYNC)),
     }
 }

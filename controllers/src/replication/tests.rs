@@ -266,3 +266,33 @@ fn pods_from_the_template() {
     assert_eq!(refs[0].controller, Some(true));
     assert_eq!(refs[0].block_owner_deletion, Some(true));
 }
+
+#[test]
+fn slow_start_doubles_batches_up_to_the_count() {
+    assert_eq!(logic::slow_start_batches(0), Vec::<usize>::new());
+    assert_eq!(logic::slow_start_batches(1), vec![1]);
+    assert_eq!(logic::slow_start_batches(10), vec![1, 2, 4, 3]);
+    let big = logic::slow_start_batches(logic::BURST_REPLICAS);
+    assert_eq!(big, vec![1, 2, 4, 8, 16, 32, 64, 128, 245]);
+    assert_eq!(big.iter().sum::<usize>(), logic::BURST_REPLICAS);
+}
+
+#[test]
+fn quiet_syncs_are_spaced_and_acting_ones_are_not() {
+    use std::time::{Duration, Instant};
+    let mut q = logic::QuietSyncs::default();
+    let t0 = Instant::now();
+    assert_eq!(q.wait("rc", t0), None, "the first sync runs at once");
+    q.record("rc", t0, false);
+    assert_eq!(
+        q.wait("rc", t0 + Duration::from_millis(100)),
+        Some(logic::QUIET_SYNC_EVERY - Duration::from_millis(100))
+    );
+    assert_eq!(q.wait("rc", t0 + logic::QUIET_SYNC_EVERY), None);
+    assert_eq!(q.wait("other", t0), None);
+    q.record("rc", t0, true);
+    assert_eq!(q.wait("rc", t0), None, "after a sync that acted");
+    q.record("rc", t0, false);
+    q.forget("rc");
+    assert_eq!(q.wait("rc", t0), None);
+}

@@ -29,7 +29,7 @@ pub async fn run(
     let plan = Plan::new(args.quick);
     // With etcd: one etcd child; the server under one prefix, the reference under another.
     let etcd = match args.store {
-        StoreKind::Etcd => Some(super::etcd::start(&tmp.join("etcd")).await?),
+        StoreKind::Etcd => Some(super::etcd::Etcd::start(&tmp.join("etcd")).await?),
         StoreKind::Embedded => None,
     };
     let extra: Vec<String> = match &etcd {

@@ -115,8 +115,11 @@ pub(super) async fn call(
             let Some(ack) = body_of("acknowledge") else {
                 return missing("acknowledge");
             };
-            h.apply(|m, now| m.acknowledge(&fid, &ack, now));
-            h.trigger_allocation();
+            // Only a task leaving frees anything to offer: an allocation cycle per ACK would
+            // rebuild the allocator's snapshot twice per task launched.
+            if h.apply(|m, now| m.acknowledge(&fid, &ack, now)) {
+                h.trigger_allocation();
+            }
         }
         "RECONCILE" => {
             let Some(rec) = body_of("reconcile") else {

@@ -63,17 +63,18 @@ impl Master {
     }
 
     /// ACKNOWLEDGE from a framework: forwarded to the agent; a terminal task leaves the master
-    /// once its terminal update is acknowledged.
-    pub fn acknowledge(&mut self, fid: &str, ack: &Json, now: Now) {
+    /// once its terminal update is acknowledged. Returns true when a task left (its agent may
+    /// have something new to offer); acknowledging anything else changes no offer.
+    pub fn acknowledge(&mut self, fid: &str, ack: &Json, now: Now) -> bool {
         let (Some(tid), Some(uuid)) = (
             id_of(ack, "task_id"),
             ack.get("uuid").and_then(Json::as_str).map(str::to_string),
         ) else {
-            return;
+            return false;
         };
         let key = (fid.to_string(), tid.clone());
         let Some(task) = self.tasks.get(&key) else {
-            return;
+            return false;
         };
         let agent = task.agent.clone();
         let state = task.state;
@@ -94,6 +95,7 @@ impl Master {
         if acked_terminal {
             self.complete_task(&key, state, now);
         }
+        acked_terminal
     }
 
     /// Moves a task to the completed list, releasing its resources.
