@@ -129,16 +129,7 @@ struct Fixture {
 /// Creates `n` pods in `ns` through the API at 16 clients and the same objects in the raw store;
 /// returns the API's creates per second.
 async fn seed(fx: &Arc<Fixture>, ns: &str, n: usize, record_versions: bool) -> anyhow::Result<f64> {
-    let url = format!("{}/api/v1/namespaces", fx.base);
-    let ns_obj = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
-    call(
-        &fx.client,
-        "POST",
-        &url,
-        None,
-        Some(ns_obj.to_string().into_bytes()),
-    )
-    .await?;
+    super::load::create_namespace(&fx.client, &fx.base, ns).await?;
     let (fx2, ns2) = (Arc::clone(fx), ns.to_string());
     let bounds = Bounds {
         concurrency: 16,
@@ -322,15 +313,7 @@ pub async fn measure(
             after_first_seed(n);
         }
     }
-    let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "create"}});
-    call(
-        &fx.client,
-        "POST",
-        &format!("{base}/api/v1/namespaces"),
-        None,
-        Some(ns.to_string().into_bytes()),
-    )
-    .await?;
+    super::load::create_namespace(&fx.client, base, "create").await?;
     let sample = call(
         &fx.client,
         "GET",

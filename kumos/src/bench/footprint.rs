@@ -67,15 +67,7 @@ pub async fn measure_large(tmp: &Path, pods: usize, fp: &mut Footprint) -> anyho
     let c = load::client();
     let (server, base) = super::start_server(&tmp.join("large"), 0)?;
     load::wait_ready(&c, &base, Duration::from_secs(60)).await?;
-    let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "large"}});
-    call(
-        &c,
-        "POST",
-        &format!("{base}/api/v1/namespaces"),
-        None,
-        Some(ns.to_string().into_bytes()),
-    )
-    .await?;
+    load::create_namespace(&c, &base, "large").await?;
     eprintln!("kumos bench: creating {pods} pods for the large footprint");
     let url = Arc::new(format!("{base}/api/v1/namespaces/large/pods"));
     let bounds = Bounds {

@@ -25,6 +25,15 @@ pub fn client() -> Http {
 /// The Accept header that asks for a `meta.k8s.io/v1` Table (what kubectl get sends).
 pub const ACCEPT_TABLE: &str = "application/json;as=Table;v=v1;g=meta.k8s.io";
 
+/// Creates namespace `name` through the API server at `base`.
+pub async fn create_namespace(c: &Http, base: &str, name: &str) -> anyhow::Result<()> {
+    let ns =
+        serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
+    let url = format!("{base}/api/v1/namespaces");
+    call(c, "POST", &url, None, Some(ns.to_string().into_bytes())).await?;
+    Ok(())
+}
+
 /// Sends one request and reads the whole body; non-2xx is an error naming the status and body.
 pub async fn call(
     c: &Http,

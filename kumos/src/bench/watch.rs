@@ -160,15 +160,7 @@ async fn api_watcher(
 /// Fan-out through the API server at `base`.
 pub async fn api(base: &str, watchers: usize, writes: usize) -> anyhow::Result<Fanout> {
     let c = client();
-    let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "watch"}});
-    call(
-        &c,
-        "POST",
-        &format!("{base}/api/v1/namespaces"),
-        None,
-        Some(ns.to_string().into_bytes()),
-    )
-    .await?;
+    super::load::create_namespace(&c, base, "watch").await?;
     let url = format!("{base}/api/v1/namespaces/watch/pods?watch=1");
     let (tx, mut rx) = unbounded_channel();
     let stop = CancellationToken::new();
