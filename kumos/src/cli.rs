@@ -40,6 +40,16 @@ pub enum StoreKind {
     Etcd,
 }
 
+impl StoreKind {
+    /// The flag value: `embedded` or `etcd`.
+    pub fn name(self) -> &'static str {
+        match self {
+            StoreKind::Embedded => "embedded",
+            StoreKind::Etcd => "etcd",
+        }
+    }
+}
+
 /// How agents run tasks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Runtime {

@@ -32,17 +32,8 @@ pub async fn run(
         StoreKind::Etcd => Some(super::etcd::Etcd::start(&tmp.join("etcd")).await?),
         StoreKind::Embedded => None,
     };
-    let extra: Vec<String> = match &etcd {
-        Some(e) => [
-            "--store",
-            "etcd",
-            "--etcd-endpoints",
-            &e.endpoint,
-            "--etcd-prefix",
-            "/kumos",
-        ]
-        .map(String::from)
-        .to_vec(),
+    let extra = match &etcd {
+        Some(e) => super::etcd_flags(&e.endpoint, "/kumos"),
         None => Vec::new(),
     };
     let (server, base) = super::start_server_with(&tmp.join("api-server"), 0, &extra)?;
@@ -50,7 +41,7 @@ pub async fn run(
     let c = load::client();
     load::wait_ready(&c, &base, Duration::from_secs(60)).await?;
     tokio::time::sleep(SETTLE).await;
-    let store_label = if etcd.is_some() { "etcd" } else { "embedded" };
+    let store_label = args.store.name();
     if let Some(kib) = rss_kib(pid) {
         fp.rss
             .push((format!("idle, 0 agents, {store_label} store"), kib));

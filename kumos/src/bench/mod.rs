@@ -67,7 +67,7 @@ impl BenchArgs {
             self.agents.clone()
         };
         let mut runs = Vec::new();
-        for store in [scheduling::StoreKind::Embedded, scheduling::StoreKind::Etcd] {
+        for store in [crate::cli::StoreKind::Embedded, crate::cli::StoreKind::Etcd] {
             for a in &agents {
                 runs.push(scheduling::Scenario {
                     pods,
@@ -93,7 +93,21 @@ fn start_server(dir: &Path, agents: u32) -> anyhow::Result<(ServerChild, String)
     start_server_with(dir, agents, &[])
 }
 
-/// [`start_server`] with more flags (e.g. `--store etcd`).
+/// The `kumos server` flags that store into the etcd at `endpoint` under `prefix`.
+fn etcd_flags(endpoint: &str, prefix: &str) -> Vec<String> {
+    [
+        "--store",
+        "etcd",
+        "--etcd-endpoints",
+        endpoint,
+        "--etcd-prefix",
+        prefix,
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+/// [`start_server`] with more flags (e.g. [`etcd_flags`]).
 fn start_server_with(
     dir: &Path,
     agents: u32,

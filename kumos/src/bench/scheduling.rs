@@ -20,6 +20,7 @@ use serde_json::{json, Value as Json};
 
 use super::etcd::Etcd;
 use super::stats::percentile;
+use crate::cli::StoreKind;
 
 /// Published anchors printed beside the results (not measured here).
 pub const ANCHOR_KUBE_SCHEDULER: f64 = 680.0;
@@ -31,24 +32,6 @@ pub const TARGET_EMBEDDED_PODS_PER_S: f64 = 5000.0;
 pub const TARGET_ETCD_CEILING: f64 = 0.8;
 /// The size of a raw reference put (a pod object is about this big).
 const RAW_VALUE_BYTES: usize = 1500;
-
-/// Which store a run uses.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum StoreKind {
-    /// The embedded store (redb) under the server's data dir.
-    Embedded,
-    /// An etcd child started by the harness.
-    Etcd,
-}
-
-impl StoreKind {
-    fn name(self) -> &'static str {
-        match self {
-            StoreKind::Embedded => "embedded",
-            StoreKind::Etcd => "etcd",
-        }
-    }
-}
 
 /// One scheduling run to make.
 #[derive(Clone, Copy, Debug)]
@@ -327,16 +310,7 @@ fn start_server(
         (sc.pods * 12).max(10_000).to_string(),
     ];
     if let Some(ep) = etcd {
-        for a in [
-            "--store",
-            "etcd",
-            "--etcd-endpoints",
-            ep,
-            "--etcd-prefix",
-            prefix,
-        ] {
-            extra.push(a.to_string());
-        }
+        extra.extend(super::etcd_flags(ep, prefix));
     }
     super::start_server_with(&dir.join("server"), sc.agents, &extra)
 }
