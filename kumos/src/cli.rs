@@ -79,6 +79,9 @@ pub struct StoreArgs {
     /// Revisions of history the embedded store keeps for watches before compacting.
     #[arg(long, default_value_t = 100_000)]
     pub compaction_window: i64,
+    /// MiB of store pages the embedded store caches in memory.
+    #[arg(long, default_value_t = 64)]
+    pub store_cache_mb: usize,
 }
 
 /// Flags of the API server role.

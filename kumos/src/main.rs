@@ -11,6 +11,12 @@ mod server;
 
 use clap::Parser;
 
+/// mimalloc instead of glibc's malloc: the API server, the controllers and the master allocate and free
+/// many small JSON nodes from many threads, where glibc spent a third of the CPU and left the heap
+/// fragmented (see docs/benchmarks.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(

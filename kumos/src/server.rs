@@ -34,6 +34,7 @@ impl Store {
                     .with_context(|| format!("creating {}", dir.display()))?;
                 let config = EmbeddedConfig {
                     compaction_window: Some(args.compaction_window),
+                    cache_bytes: Some(args.store_cache_mb << 20),
                 };
                 let store = EmbeddedStore::open(&dir, config)
                     .with_context(|| format!("opening the embedded store in {}", dir.display()))?;

@@ -144,8 +144,9 @@ pub async fn list(
             .snapshot(target.namespace.as_deref())
             .await;
         let items = objects
-            .into_iter()
-            .filter(|o| opts.label.matches(o) && opts.field.matches(o))
+            .iter()
+            .filter(|o| opts.label.matches(o.skeleton()) && opts.field.matches(o.skeleton()))
+            .map(|o| o.object())
             .collect();
         (revision, items, None)
     } else {

@@ -71,6 +71,17 @@ fn supported_fields(
     })
 }
 
+/// Every JSON pointer a field selector of `resource` may read (including the fallbacks of
+/// `status.podIP` and `source`), so a cache can keep just these parts of an object.
+pub fn selectable_pointers(resource: &ResourceInfo) -> Vec<&'static str> {
+    let mut out = vec!["/metadata/name", "/metadata/namespace"];
+    for (_, pointer, _) in supported_fields(resource).unwrap_or_default() {
+        out.push(pointer);
+    }
+    out.extend(["/status/podIP", "/reportingComponent"]);
+    out
+}
+
 /// One `field op value` term.
 #[derive(Debug, Clone, PartialEq)]
 struct Term {

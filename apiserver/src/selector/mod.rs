@@ -7,7 +7,7 @@
 mod field;
 mod label;
 
-pub use field::FieldSelector;
+pub use field::{selectable_pointers, FieldSelector};
 
 use crate::error::ApiError;
 use serde_json::Value;

@@ -6,13 +6,13 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use futures::StreamExt;
-use serde_json::Value;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::AbortOnDropHandle;
 
+use super::cached::Cached;
 use crate::resources::ResourceInfo;
-use crate::storage::{Revision, Storage, StorageError, WatchEvent};
+use crate::storage::{KeyValue, Revision, Storage, StorageError, WatchEvent};
 
 /// Watch cache settings.
 #[derive(Debug, Clone)]
@@ -63,9 +63,9 @@ pub struct Event {
     /// The change.
     pub kind: EventType,
     /// The object after the change (for deletes: its last state, at the delete revision).
-    pub object: Value,
-    /// The object before the change, when there was one.
-    pub prev: Option<Value>,
+    pub object: Arc<Cached>,
+    /// The object before the change, when there was one (shared with the previous event's object).
+    pub prev: Option<Arc<Cached>>,
     /// The revision of the change.
     pub revision: Revision,
 }
@@ -80,7 +80,7 @@ pub enum Message {
 }
 
 pub(super) struct State {
-    pub objects: BTreeMap<String, Value>,
+    pub objects: BTreeMap<String, Arc<Cached>>,
     pub events: VecDeque<Arc<Event>>,
     /// The latest revision the cache reflects.
     pub revision: Revision,
@@ -128,7 +128,7 @@ impl WatchCache {
     }
 
     /// Current objects (optionally of one namespace) in key order, and the revision they are current at.
-    pub async fn snapshot(&self, namespace: Option<&str>) -> (Revision, Vec<Value>) {
+    pub async fn snapshot(&self, namespace: Option<&str>) -> (Revision, Vec<Arc<Cached>>) {
         let state = self.lock();
         let prefix = namespace.map(|ns| self.resource.namespace_prefix(ns));
         let items = state
@@ -149,14 +149,35 @@ impl WatchCache {
         lock(&self.state)
     }
 
-    fn apply(&self, event: Event, key: String) {
+    fn apply(&self, change: Change) {
+        let Change {
+            kind,
+            key,
+            object,
+            stored_prev,
+            revision,
+        } = change;
+        let object = Arc::new(object);
         let mut state = self.lock();
-        match event.kind {
+        let prev = match kind {
             EventType::Deleted => state.objects.remove(&key),
-            _ => state.objects.insert(key, event.object.clone()),
+            _ => state.objects.insert(key, object.clone()),
         };
-        state.revision = state.revision.max(event.revision);
-        let event = Arc::new(event);
+        // The cache follows the same watch as the store, so its copy is the previous value; decode the
+        // store's only if the cache has none (it cannot, short of a bug).
+        let prev = prev.or_else(|| {
+            stored_prev.and_then(|p| {
+                let obj = self.resource.decode(&p.value, p.mod_revision).ok()?;
+                Some(Arc::new(Cached::new(self.resource, &obj)))
+            })
+        });
+        state.revision = state.revision.max(revision);
+        let event = Arc::new(Event {
+            kind,
+            object,
+            prev,
+            revision,
+        });
         state.events.push_back(event.clone());
         while state.events.len() > self.config.history {
             if let Some(dropped) = state.events.pop_front() {
@@ -167,7 +188,7 @@ impl WatchCache {
         let _ = self.tx.send(Message::Event(event));
     }
 
-    fn reset(&self, objects: BTreeMap<String, Value>, revision: Revision) {
+    fn reset(&self, objects: BTreeMap<String, Arc<Cached>>, revision: Revision) {
         let mut state = self.lock();
         state.objects = objects;
         state.events.clear();
@@ -186,44 +207,57 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 async fn list_all(
     storage: &dyn Storage,
     resource: &ResourceInfo,
-) -> Result<(BTreeMap<String, Value>, Revision), StorageError> {
+) -> Result<(BTreeMap<String, Arc<Cached>>, Revision), StorageError> {
     let page = storage.list(&resource.key_prefix(), None, 0, 0).await?;
     let objects = page
         .items
         .iter()
         .filter_map(|kv| {
             let obj = resource.decode(&kv.value, kv.mod_revision).ok()?;
-            Some((kv.key.clone(), obj))
+            Some((kv.key.clone(), Arc::new(Cached::new(resource, &obj))))
         })
         .collect();
     Ok((objects, page.revision))
 }
 
-fn to_event(resource: &ResourceInfo, event: WatchEvent) -> Option<(Event, String)> {
+/// One storage change, decoded once, on its way into the cache.
+struct Change {
+    kind: EventType,
+    key: String,
+    object: Cached,
+    /// The store's previous value, used only if the cache lacks one.
+    stored_prev: Option<KeyValue>,
+    revision: Revision,
+}
+
+fn to_change(resource: &ResourceInfo, event: WatchEvent) -> Option<Change> {
     let key = event.key().to_string();
     let revision = event.revision();
-    let event = match event {
-        WatchEvent::Put { kv, prev } => Event {
-            kind: if prev.is_some() {
+    let (kind, object, stored_prev) = match event {
+        WatchEvent::Put { kv, prev } => {
+            let kind = if prev.is_some() {
                 EventType::Modified
             } else {
                 EventType::Added
-            },
-            object: resource.decode(&kv.value, kv.mod_revision).ok()?,
-            prev: prev.and_then(|p| resource.decode(&p.value, p.mod_revision).ok()),
-            revision,
-        },
-        WatchEvent::Delete(d) => {
-            let prev = resource.decode(&d.prev.value, d.prev.mod_revision).ok();
-            Event {
-                kind: EventType::Deleted,
-                object: resource.decode(&d.prev.value, d.revision).ok()?,
+            };
+            (
+                kind,
+                resource.decode(&kv.value, kv.mod_revision).ok()?,
                 prev,
-                revision,
-            }
+            )
+        }
+        WatchEvent::Delete(d) => {
+            let object = resource.decode(&d.prev.value, d.revision).ok()?;
+            (EventType::Deleted, object, Some(d.prev))
         }
     };
-    Some((event, key))
+    Some(Change {
+        kind,
+        key,
+        object: Cached::new(resource, &object),
+        stored_prev,
+        revision,
+    })
 }
 
 /// The follower: one storage watch; on failure, relist and start over from the new revision.
@@ -251,8 +285,8 @@ async fn follow(
                 let Some(Ok(event)) = next else { break };
                 let Some(cache) = cache.upgrade() else { return };
                 revision = event.revision();
-                if let Some((event, key)) = to_event(resource, event) {
-                    cache.apply(event, key);
+                if let Some(change) = to_change(resource, event) {
+                    cache.apply(change);
                 }
             }
         }

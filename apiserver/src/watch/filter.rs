@@ -17,8 +17,11 @@ pub fn selects(req: &WatchRequest, obj: &Value) -> bool {
 
 /// The event type this watch reports for `event`, if any.
 pub fn visible(req: &WatchRequest, event: &Event) -> Option<EventType> {
-    let now = selects(req, &event.object);
-    let before = event.prev.as_ref().is_some_and(|p| selects(req, p));
+    let now = selects(req, event.object.skeleton());
+    let before = event
+        .prev
+        .as_ref()
+        .is_some_and(|p| selects(req, p.skeleton()));
     match event.kind {
         EventType::Added => now.then_some(EventType::Added),
         EventType::Deleted => (before || now).then_some(EventType::Deleted),
@@ -34,8 +37,15 @@ pub fn visible(req: &WatchRequest, event: &Event) -> Option<EventType> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::resources::by_name;
     use crate::selector::LabelSelector;
+    use crate::watch::cached::Cached;
     use serde_json::json;
+    use std::sync::Arc;
+
+    fn cached(app: &str) -> Arc<Cached> {
+        Arc::new(Cached::new(by_name("pods").unwrap(), &pod(app)))
+    }
 
     fn pod(app: &str) -> Value {
         json!({"metadata": {"name": "p", "namespace": "default", "labels": {"app": app}}})
@@ -44,8 +54,8 @@ mod tests {
     fn modified(from: &str, to: &str) -> Event {
         Event {
             kind: EventType::Modified,
-            object: pod(to),
-            prev: Some(pod(from)),
+            object: cached(to),
+            prev: Some(cached(from)),
             revision: 2,
         }
     }
@@ -79,7 +89,7 @@ mod tests {
         };
         let added = Event {
             kind: EventType::Added,
-            object: pod("web"),
+            object: cached("web"),
             prev: None,
             revision: 1,
         };

@@ -1,10 +1,12 @@
 //! Watch: one [`WatchCache`] per resource follows a single storage watch and fans events out to every
 //! client watch; [`serve`] turns a [`WatchRequest`] into kube-apiserver's newline-delimited JSON stream.
 //!
-//! Layout: `cache` (state, the event ring, the follower task), `filter` (pure selection with kube's
+//! Layout: `cache` (state, the event ring, the follower task), `cached` (one object version: wire JSON
+//! plus what selectors read), `filter` (pure selection with kube's
 //! transition rules), `stream` (the per-client state machine and the HTTP response).
 
 mod cache;
+mod cached;
 mod filter;
 mod stream;
 
@@ -19,6 +21,7 @@ use serde_json::Value;
 use crate::selector::{FieldSelector, LabelSelector};
 
 pub use cache::{CacheConfig, WatchCache};
+pub use cached::Cached;
 pub use stream::serve;
 
 /// A client watch request, parsed from the query.

@@ -14,6 +14,7 @@ use tokio::sync::broadcast;
 use tokio::time::{Instant, Interval};
 
 use super::cache::{EventType, Message, WatchCache};
+use super::cached::Cached;
 use super::filter::{selects, visible};
 use super::{Transform, WatchRequest};
 use crate::error::{ApiError, Cause};
@@ -78,6 +79,18 @@ fn line(kind: &str, object: &Value) -> Bytes {
     Bytes::from(bytes)
 }
 
+/// An event line around JSON serialized once in the cache: no per-watcher encoding.
+fn raw_line(kind: EventType, object: &[u8]) -> Bytes {
+    let kind = kind.as_str();
+    let mut bytes = Vec::with_capacity(object.len() + kind.len() + 24);
+    bytes.extend_from_slice(b"{\"type\":\"");
+    bytes.extend_from_slice(kind.as_bytes());
+    bytes.extend_from_slice(b"\",\"object\":");
+    bytes.extend_from_slice(object);
+    bytes.extend_from_slice(b"}\n");
+    Bytes::from(bytes)
+}
+
 struct Watcher {
     cache: Arc<WatchCache>,
     req: WatchRequest,
@@ -92,10 +105,10 @@ struct Watcher {
 }
 
 impl Watcher {
-    fn event_line(&self, kind: EventType, object: &Value) -> Bytes {
+    fn event_line(&self, kind: EventType, object: &Cached) -> Bytes {
         match &self.transform {
-            Some(t) => line(kind.as_str(), &t(object)),
-            None => line(kind.as_str(), object),
+            Some(t) => line(kind.as_str(), &t(&object.object())),
+            None => raw_line(kind, object.json()),
         }
     }
 
@@ -183,7 +196,11 @@ pub fn serve(
             (Start::After(_), None) => false,
         };
         if initial {
-            for obj in state.objects.values().filter(|o| selects(&watcher.req, o)) {
+            for obj in state
+                .objects
+                .values()
+                .filter(|o| selects(&watcher.req, o.skeleton()))
+            {
                 let line = watcher.event_line(EventType::Added, obj);
                 watcher.pending.push_back(line);
             }

@@ -59,6 +59,7 @@ async fn automatic_compaction_keeps_the_window() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let config = EmbeddedConfig {
         compaction_window: Some(10),
+        ..Default::default()
     };
     let store = EmbeddedStore::open(dir.path(), config)?;
     let mut kv = store.create("/registry/pods/ns/a", b"0".to_vec()).await?;

@@ -315,25 +315,36 @@ pub fn slow_start_batches(count: usize) -> Vec<usize> {
 /// the status. Syncs after one that acted are never delayed.
 pub const QUIET_SYNC_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
 
-/// When each RC last had a sync that changed no pods (pure: time is an argument).
+/// A quiet sync waits at least this many times as long as the last one took, so that listing a large
+/// namespace for a status recount takes a bounded share of the time (a tenth), however many pods.
+pub const QUIET_SYNC_COST_FACTOR: u32 = 10;
+
+/// When each RC last had a sync that changed no pods, and how long it took (pure: time is an argument).
 #[derive(Debug, Default)]
 pub struct QuietSyncs {
-    last: std::collections::HashMap<String, std::time::Instant>,
+    last: std::collections::HashMap<String, (std::time::Instant, std::time::Duration)>,
 }
 
 impl QuietSyncs {
     /// How long the next sync of `rc_uid` should wait, if at all.
     pub fn wait(&self, rc_uid: &str, now: std::time::Instant) -> Option<std::time::Duration> {
-        let due = *self.last.get(rc_uid)? + QUIET_SYNC_EVERY;
+        let (at, took) = *self.last.get(rc_uid)?;
+        let due = at + QUIET_SYNC_EVERY.max(took * QUIET_SYNC_COST_FACTOR);
         (due > now).then(|| due - now)
     }
 
-    /// Records a finished sync; `acted` when it created or deleted pods.
-    pub fn record(&mut self, rc_uid: &str, now: std::time::Instant, acted: bool) {
+    /// Records a sync that finished at `now` after `took`; `acted` when it created or deleted pods.
+    pub fn record(
+        &mut self,
+        rc_uid: &str,
+        now: std::time::Instant,
+        took: std::time::Duration,
+        acted: bool,
+    ) {
         if acted {
             self.last.remove(rc_uid);
         } else {
-            self.last.insert(rc_uid.to_string(), now);
+            self.last.insert(rc_uid.to_string(), (now, took));
         }
     }
 

@@ -139,6 +139,7 @@ async fn reconcile(
     if let Some(wait) = rcx.quiet(|q| q.wait(&rc_uid, std::time::Instant::now())) {
         tokio::time::sleep(wait).await;
     }
+    let started = std::time::Instant::now();
     let ctx = &rcx.ctx;
     let name = rc.name_any();
     let ns = rc
@@ -213,7 +214,7 @@ async fn reconcile(
         }
     }
     let acted = plan.create > 0 || !plan.delete.is_empty();
-    rcx.quiet(|q| q.record(&rc_uid, std::time::Instant::now(), acted));
+    rcx.quiet(|q| q.record(&rc_uid, std::time::Instant::now(), started.elapsed(), acted));
     match first_err {
         Some(err) => Err(err),
         // More to create than one burst: the next sync follows at once.

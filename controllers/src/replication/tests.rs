@@ -283,16 +283,22 @@ fn quiet_syncs_are_spaced_and_acting_ones_are_not() {
     let mut q = logic::QuietSyncs::default();
     let t0 = Instant::now();
     assert_eq!(q.wait("rc", t0), None, "the first sync runs at once");
-    q.record("rc", t0, false);
+    let quick = Duration::from_millis(10);
+    q.record("rc", t0, quick, false);
     assert_eq!(
         q.wait("rc", t0 + Duration::from_millis(100)),
         Some(logic::QUIET_SYNC_EVERY - Duration::from_millis(100))
     );
     assert_eq!(q.wait("rc", t0 + logic::QUIET_SYNC_EVERY), None);
     assert_eq!(q.wait("other", t0), None);
-    q.record("rc", t0, true);
+    q.record("rc", t0, quick, true);
     assert_eq!(q.wait("rc", t0), None, "after a sync that acted");
-    q.record("rc", t0, false);
+    // A slow sync (a large namespace listed) spaces the next by ten times its cost.
+    q.record("rc", t0, Duration::from_secs(1), false);
+    assert_eq!(
+        q.wait("rc", t0 + Duration::from_secs(4)),
+        Some(Duration::from_secs(6))
+    );
     q.forget("rc");
     assert_eq!(q.wait("rc", t0), None);
 }

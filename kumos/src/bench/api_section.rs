@@ -63,6 +63,7 @@ pub async fn run(
                 &tmp.join("api-reference"),
                 EmbeddedConfig {
                     compaction_window: None,
+                    ..Default::default()
                 },
             )?);
             embedded = Some(Arc::clone(&s));

@@ -243,6 +243,7 @@ async fn raw_embedded_puts(dir: &Path, count: usize, concurrency: usize) -> anyh
         dir,
         EmbeddedConfig {
             compaction_window: None,
+            ..Default::default()
         },
     )?);
     let started = Instant::now();
@@ -304,10 +305,10 @@ fn start_server(
     etcd: Option<&str>,
     prefix: &str,
 ) -> anyhow::Result<(super::ServerChild, String)> {
-    // Watches of the harness and the controllers must not fall out of the cache mid-run.
+    // Watches that the server cuts off (slow readers) resume from where they were; keep enough history.
     let mut extra = vec![
         "--default-watch-cache-size".to_string(),
-        (sc.pods * 12).max(10_000).to_string(),
+        (sc.pods * 2).max(10_000).to_string(),
     ];
     if let Some(ep) = etcd {
         extra.extend(super::etcd_flags(ep, prefix));
@@ -357,39 +358,51 @@ struct Seen {
     pod_writes: usize,
 }
 
-/// Reads a watch's JSON lines, calling `each` per event until it returns false.
+/// Reads a watch's JSON lines, calling `each` per event until it returns false. A watch the server ends
+/// (a slow reader is cut off, as kube-apiserver does) is resumed from the last resourceVersion seen, as
+/// a reflector would; `url` must already carry a query.
 async fn watch_lines(
     c: &HttpClient,
     url: &str,
     end: Instant,
     mut each: impl FnMut(&Json) -> bool,
 ) -> anyhow::Result<()> {
-    let req = hyper::Request::get(url).body(Full::new(Bytes::new()))?;
-    let mut body = c.request(req).await?.into_body();
-    let mut buf = Vec::new();
+    let mut last_rv: Option<String> = None;
     loop {
-        let frame = tokio::time::timeout_at(end.into(), body.frame())
-            .await
-            .context("timed out before every pod was Running")?;
-        let Some(frame) = frame else {
-            anyhow::bail!("the watch of {url} ended")
+        let url = match &last_rv {
+            Some(rv) => format!("{url}&resourceVersion={rv}"),
+            None => url.to_string(),
         };
-        let Ok(data) = frame?.into_data() else {
-            continue;
-        };
-        buf.extend_from_slice(&data);
-        let mut start = 0;
-        while let Some(nl) = buf[start..].iter().position(|b| *b == b'\n') {
-            let line = &buf[start..start + nl];
-            start += nl + 1;
-            let Ok(ev) = serde_json::from_slice::<Json>(line) else {
+        let req = hyper::Request::get(&url).body(Full::new(Bytes::new()))?;
+        let mut body = c.request(req).await?.into_body();
+        let mut buf = Vec::new();
+        loop {
+            let frame = tokio::time::timeout_at(end.into(), body.frame())
+                .await
+                .context("timed out before every pod was Running")?;
+            let Some(frame) = frame else { break };
+            let Ok(data) = frame?.into_data() else {
                 continue;
             };
-            if !each(&ev) {
-                return Ok(());
+            buf.extend_from_slice(&data);
+            let mut start = 0;
+            while let Some(nl) = buf[start..].iter().position(|b| *b == b'\n') {
+                let line = &buf[start..start + nl];
+                start += nl + 1;
+                let Ok(ev) = serde_json::from_slice::<Json>(line) else {
+                    continue;
+                };
+                anyhow::ensure!(ev["type"] != "ERROR", "the watch of {url} failed: {ev}");
+                if let Some(rv) = ev.pointer("/object/metadata/resourceVersion") {
+                    last_rv = rv.as_str().map(str::to_string);
+                }
+                if !each(&ev) {
+                    return Ok(());
+                }
             }
+            buf.drain(..start);
         }
-        buf.drain(..start);
+        anyhow::ensure!(last_rv.is_some(), "the watch of {url} ended at once");
     }
 }
 

@@ -26,16 +26,25 @@ impl Master {
     fn snapshot(&mut self) -> Snapshot {
         let mut agents = Vec::with_capacity(self.agents.len());
         for a in self.agents.values() {
-            let mut allocations: Vec<Allocation> = Vec::new();
+            // One allocation per (framework, role) on the agent: the allocator only sums them, and a
+            // cycle then costs per agent and group, not per task.
+            let mut groups: BTreeMap<(&str, &str), Resources> = BTreeMap::new();
             for key in &a.tasks {
                 if let Some(t) = self.tasks.get(key).filter(|t| !t.state.is_terminal()) {
-                    allocations.push(Allocation {
-                        framework: t.framework.clone(),
-                        role: t.role.clone(),
-                        resources: t.resources.clone(),
-                    });
+                    groups
+                        .entry((t.framework.as_str(), t.role.as_str()))
+                        .or_default()
+                        .add(&t.resources);
                 }
             }
+            let allocations: Vec<Allocation> = groups
+                .into_iter()
+                .map(|((framework, role), resources)| Allocation {
+                    framework: framework.to_string(),
+                    role: role.to_string(),
+                    resources,
+                })
+                .collect();
             agents.push(allocator::Agent {
                 id: a.id.clone(),
                 total: a.total.clone(),

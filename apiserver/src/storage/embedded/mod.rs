@@ -35,7 +35,14 @@ pub struct EmbeddedConfig {
     /// Keep (at least) this many most recent revisions readable and compact older history automatically;
     /// `None` keeps all history until [`Storage::compact`] is called.
     pub compaction_window: Option<i64>,
+    /// Bytes of pages the store caches in memory (`None`: [`DEFAULT_CACHE_BYTES`]). Pages not cached are
+    /// read from the file, usually from the OS page cache.
+    pub cache_bytes: Option<usize>,
 }
+
+/// The embedded store's page cache by default: 64 MiB (redb's own default, 1 GiB, would dominate the
+/// server's resident memory).
+pub const DEFAULT_CACHE_BYTES: usize = 64 << 20;
 
 /// A [`Storage`] backed by one redb file, with a single group-committing writer task.
 pub struct EmbeddedStore {
@@ -53,7 +60,11 @@ impl EmbeddedStore {
     pub fn open(dir: &Path, config: EmbeddedConfig) -> Result<Self, StorageError> {
         let runtime = tokio::runtime::Handle::try_current().map_err(backend)?;
         std::fs::create_dir_all(dir).map_err(backend)?;
-        let db = Arc::new(Database::create(dir.join(DATA_FILE)).map_err(backend)?);
+        let db = Database::builder()
+            .set_cache_size(config.cache_bytes.unwrap_or(DEFAULT_CACHE_BYTES))
+            .create(dir.join(DATA_FILE))
+            .map_err(backend)?;
+        let db = Arc::new(db);
         writer::init(&db)?;
         let (requests, requests_rx) = mpsc::channel(QUEUE_DEPTH);
         let (events, _) = broadcast::channel(EVENT_BUFFER);
