@@ -488,7 +488,7 @@ impl Framework {
         }
         if let Some((pod_uid, container)) = split_task_id(&task_id) {
             self.adopt(pod_uid, &agent_id);
-            let first_run = self.apply_update(pod_uid, container, &status);
+            let Applied { changed, first_run } = self.apply_update(pod_uid, container, &status);
             if let Some(pod) = self.pods.get(pod_uid).cloned() {
                 if first_run {
                     let image = pod
@@ -509,7 +509,11 @@ impl Framework {
                         self.event(&pod, crate::events::EventType::Normal, reason, message);
                     }
                 }
-                self.write_status(pod_uid);
+                // A re-sent update (the agent had no acknowledgement yet) changes nothing: writing
+                // the same status again would only add load when the cluster is already slow.
+                if changed {
+                    self.write_status(pod_uid);
+                }
             } else {
                 // The pod is gone: its tasks must not outlive it.
                 self.kill_pod(pod_uid, None).await;
@@ -545,17 +549,26 @@ impl Framework {
         }
     }
 
-    /// Returns true when this update is the container's first TASK_RUNNING.
-    fn apply_update(&mut self, pod_uid: &str, container: &str, status: &Json) -> bool {
-        let Some(l) = self.launched.get_mut(pod_uid) else {
-            return false;
+    /// Records a task update on its container: whether it changed anything, and whether it is
+    /// the container's first TASK_RUNNING.
+    fn apply_update(&mut self, pod_uid: &str, container: &str, status: &Json) -> Applied {
+        let Some(c) = self
+            .launched
+            .get_mut(pod_uid)
+            .and_then(|l| l.containers.iter_mut().find(|c| c.name == container))
+        else {
+            return Applied {
+                changed: true,
+                first_run: false,
+            };
         };
-        let Some(c) = l.containers.iter_mut().find(|c| c.name == container) else {
-            return false;
-        };
-        let was_running = c.state.as_deref() == Some("TASK_RUNNING");
+        let before = c.clone();
         c.apply_status(status);
-        !was_running && c.state.as_deref() == Some("TASK_RUNNING")
+        let running = |c: &ContainerTask| c.state.as_deref() == Some("TASK_RUNNING");
+        Applied {
+            changed: *c != before,
+            first_run: !running(&before) && running(c),
+        }
     }
 
     /// Queues the pod's status as the tasks now tell it (superseding one not yet written).
@@ -774,6 +787,14 @@ fn host_ports_annotation(demand: &Demand, host_ports: &[u16]) -> Option<Json> {
 
 /// A merge patch of a pod's status, as a background job (failures are logged: the next update
 /// writes the status again).
+/// What a task update did to its container's record.
+struct Applied {
+    /// Anything changed (a re-sent update changes nothing).
+    changed: bool,
+    /// The container's first TASK_RUNNING.
+    first_run: bool,
+}
+
 fn patch_status_job(client: kube::Client, ns: String, name: String, patch: Json) -> Job {
     job(move || async move {
         let api: Api<Pod> = Api::namespaced(client, &ns);

@@ -175,7 +175,7 @@ impl Report {
             .filter(|t| t.verdict() != Verdict::Met)
             .collect();
         if !self.failed.is_empty() {
-            md += "\n**Sections that failed (their figures are missing):**\n";
+            md += "\n**Sections and runs that failed (their figures are missing):**\n";
             for f in &self.failed {
                 md += &format!("- {f}\n");
             }

@@ -44,8 +44,9 @@ pub struct Scenario {
     pub store: StoreKind,
 }
 
-/// The runs of a preset: quick (1k pods on 100 agents, both stores), full (10k pods on 100 and
-/// 1,000 agents embedded, 1,000 on etcd) and large (adds 100k pods on 10,000 agents embedded).
+/// The runs of a preset: quick (1k pods on 100 agents, both stores), full (1k pods on 100 and
+/// 1,000 agents and 10k pods on 100, embedded; 1k on 1,000 and 10k on 100 on etcd) and large
+/// (adds 10k pods on 1,000 agents and 100k pods on 10,000 agents, embedded).
 pub fn preset(quick: bool, large: bool) -> Vec<Scenario> {
     let s = |pods, agents, store| Scenario {
         pods,
@@ -58,11 +59,13 @@ pub fn preset(quick: bool, large: bool) -> Vec<Scenario> {
     }
     let mut runs = vec![
         s(1000, 100, Embedded),
+        s(1000, 1000, Embedded),
         s(10_000, 100, Embedded),
-        s(10_000, 1000, Embedded),
-        s(10_000, 1000, Etcd),
+        s(1000, 1000, Etcd),
+        s(10_000, 100, Etcd),
     ];
     if large {
+        runs.push(s(10_000, 1000, Embedded));
         runs.push(s(100_000, 10_000, Embedded));
     }
     runs
@@ -171,12 +174,20 @@ pub async fn run(
             sc.store.name()
         );
         let prefix = format!("/bench-{i}");
-        let o = run_one(*sc, &dir, endpoint.as_deref(), &prefix, raw_rate).await?;
-        eprintln!(
-            "kumos bench:   {:.0} pods/s, p50 {:.0} ms, p99 {:.0} ms, {:.1} writes/pod, ceiling ratio {:.2}",
-            o.pods_per_s, o.p50_ms, o.p99_ms, o.writes_per_pod, o.ceiling
-        );
-        outcomes.push(o);
+        // A run that fails (e.g. runs out of time) is reported with its error; the others still run.
+        match run_one(*sc, &dir, endpoint.as_deref(), &prefix, raw_rate).await {
+            Ok(o) => {
+                eprintln!(
+                    "kumos bench:   {:.0} pods/s, p50 {:.0} ms, p99 {:.0} ms, {:.1} writes/pod, ceiling ratio {:.2}",
+                    o.pods_per_s, o.p50_ms, o.p99_ms, o.writes_per_pod, o.ceiling
+                );
+                outcomes.push(Ok(o));
+            }
+            Err(e) => {
+                eprintln!("kumos bench:   failed: {e:#}");
+                outcomes.push(Err((*sc, format!("{e:#}"))));
+            }
+        }
     }
     Ok((
         section_json(&outcomes, concurrency),
@@ -184,15 +195,28 @@ pub async fn run(
     ))
 }
 
-fn section_json(outcomes: &[Outcome], concurrency: usize) -> Json {
+/// A run's figures, or the scenario and why it has none.
+type RunResult = Result<Outcome, (Scenario, String)>;
+
+fn run_json(r: &RunResult) -> Json {
+    match r {
+        Ok(o) => o.json(),
+        Err((sc, error)) => json!({
+            "pods": sc.pods, "agents": sc.agents, "store": sc.store.name(), "error": error,
+        }),
+    }
+}
+
+fn section_json(outcomes: &[RunResult], concurrency: usize) -> Json {
     // (agents, pods/s) on the embedded store, for the scaling curve.
     let points: Vec<Json> = outcomes
         .iter()
+        .flatten()
         .filter(|o| o.scenario.store == StoreKind::Embedded)
         .map(|o| json!({"agents": o.scenario.agents, "pods": o.scenario.pods, "pods_per_second": o.pods_per_s}))
         .collect();
     json!({
-        "runs": outcomes.iter().map(Outcome::json).collect::<Vec<_>>(),
+        "runs": outcomes.iter().map(run_json).collect::<Vec<_>>(),
         "scaling_points": points,
         "raw_put_concurrency": concurrency,
         "anchors": {"kube_scheduler_perf_pods_per_second": ANCHOR_KUBE_SCHEDULER,
@@ -200,7 +224,7 @@ fn section_json(outcomes: &[Outcome], concurrency: usize) -> Json {
     })
 }
 
-fn markdown(outcomes: &[Outcome], concurrency: usize) -> String {
+fn markdown(outcomes: &[RunResult], concurrency: usize) -> String {
     let mut md = String::from(
         "\
 An RC of N pods on M simulated agents, timed from the RC's creation until every pod is Running. \
@@ -213,6 +237,19 @@ nodes). Ceiling ratio = pods/s × writes/pod ÷ raw puts/s of the same store (~1
 |---|---|---|---|---|---|---|---|---|---|\n"
     ));
     for o in outcomes {
+        let o = match o {
+            Ok(o) => o,
+            Err((sc, error)) => {
+                md.push_str(&format!(
+                    "| {} | {} | {} | failed: {} | | | | | | figure missing |\n",
+                    sc.store.name(),
+                    sc.pods,
+                    sc.agents,
+                    error.replace('|', "/"),
+                ));
+                continue;
+            }
+        };
         md.push_str(&format!(
             "| {} | {} | {} | {:.0} | {:.0} ms | {:.0} ms | {:.1} ({:.1}/{:.1}/{:.1}) | {:.0} | {:.2} | {} |\n",
             o.scenario.store.name(),
@@ -477,7 +514,8 @@ async fn run_one(
     )
     .await?;
     let before = revision(&client, &base).await?;
-    let end = Instant::now() + Duration::from_secs(600 + sc.pods as u64 / 50);
+    let end =
+        Instant::now() + Duration::from_secs(600 + sc.pods as u64 / 20 + u64::from(sc.agents));
     let watcher = tokio::spawn(watch_pods(client.clone(), base.clone(), sc.pods, end));
     let stop = tokio_util::sync::CancellationToken::new();
     let events = tokio::spawn(count_events(client.clone(), base.clone(), stop.clone()));
@@ -535,11 +573,29 @@ mod tests {
         assert!(quick.iter().all(|s| s.pods == 1000 && s.agents == 100));
         assert!(quick.iter().any(|s| s.store == StoreKind::Etcd));
         let full = preset(false, false);
-        assert!(full
-            .iter()
-            .any(|s| s.agents == 1000 && s.store == StoreKind::Embedded));
+        for store in [StoreKind::Embedded, StoreKind::Etcd] {
+            assert!(full.iter().any(|s| s.agents == 1000 && s.store == store));
+            assert!(full.iter().any(|s| s.pods == 10_000 && s.store == store));
+        }
         assert!(preset(false, true)
             .iter()
             .any(|s| s.pods == 100_000 && s.agents == 10_000));
+    }
+
+    #[test]
+    fn a_failed_run_is_reported_with_its_error_and_no_figures() {
+        let sc = Scenario {
+            pods: 10,
+            agents: 2,
+            store: StoreKind::Embedded,
+        };
+        let runs = vec![Err((sc, "timed out | late".to_string()))];
+        let md = markdown(&runs, 4);
+        assert!(md.contains("| embedded | 10 | 2 | failed: timed out / late |"));
+        assert!(md.contains("figure missing"));
+        let j = section_json(&runs, 4);
+        assert_eq!(j["runs"][0]["error"], "timed out | late");
+        assert!(j["runs"][0].get("pods_per_second").is_none());
+        assert_eq!(j["scaling_points"], json!([]));
     }
 }

@@ -37,9 +37,21 @@ impl Master {
         }
         match self.tasks.get_mut(&key) {
             Some(task) if task.agent == aid => {
+                // An agent re-sends an update until it is acknowledged: a retry changes nothing
+                // to record, but is forwarded again (the framework acknowledges it again).
+                let retry = task.state == state
+                    && uuid.is_some()
+                    && task
+                        .status
+                        .as_ref()
+                        .and_then(|s| s.get("uuid"))
+                        .and_then(Json::as_str)
+                        == uuid.as_deref();
                 task.state = state;
                 task.status = Some(status.clone());
-                self.persist_task(&key);
+                if !retry {
+                    self.persist_task(&key);
+                }
                 if self
                     .frameworks
                     .get(&fid)

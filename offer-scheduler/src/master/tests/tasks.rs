@@ -133,3 +133,21 @@ fn acknowledge_with_stale_uuid_keeps_terminal_task() {
     h.ack(&fid, &aid, "t1", "ZmFpbA==");
     assert!(h.task(&fid, "t1").is_none());
 }
+
+#[test]
+fn a_resent_update_is_forwarded_again_but_not_recorded_again() {
+    let mut h = H::new();
+    let (fid, aid) = h.running_setup();
+    let persists = |fx: &Fx| {
+        fx.0.iter()
+            .filter(|e| matches!(e, Effect::Persist { .. }))
+            .count()
+    };
+    let first = h.update(&aid, &fid, "t1", "TASK_FAILED", Some("dXVpZC1mYWls"));
+    assert_eq!(first.statuses("s1").len(), 1);
+    assert_eq!(persists(&first), 1);
+    // The agent had no acknowledgement yet and sends the same update again.
+    let again = h.update(&aid, &fid, "t1", "TASK_FAILED", Some("dXVpZC1mYWls"));
+    assert_eq!(again.statuses("s1").len(), 1, "forwarded again");
+    assert_eq!(persists(&again), 0, "nothing new to record");
+}
