@@ -166,10 +166,8 @@ impl WatchCache {
         // The cache follows the same watch as the store, so its copy is the previous value; decode the
         // store's only if the cache has none (it cannot, short of a bug).
         let prev = prev.or_else(|| {
-            stored_prev.and_then(|p| {
-                let obj = self.resource.decode(&p.value, p.mod_revision).ok()?;
-                Some(Arc::new(Cached::new(self.resource, &obj)))
-            })
+            let p = stored_prev?;
+            Cached::decode(self.resource, &p.value, p.mod_revision).map(Arc::new)
         });
         state.revision = state.revision.max(revision);
         let event = Arc::new(Event {
@@ -213,8 +211,8 @@ async fn list_all(
         .items
         .iter()
         .filter_map(|kv| {
-            let obj = resource.decode(&kv.value, kv.mod_revision).ok()?;
-            Some((kv.key.clone(), Arc::new(Cached::new(resource, &obj))))
+            let obj = Cached::decode(resource, &kv.value, kv.mod_revision)?;
+            Some((kv.key.clone(), Arc::new(obj)))
         })
         .collect();
     Ok((objects, page.revision))
@@ -240,21 +238,18 @@ fn to_change(resource: &ResourceInfo, event: WatchEvent) -> Option<Change> {
             } else {
                 EventType::Added
             };
-            (
-                kind,
-                resource.decode(&kv.value, kv.mod_revision).ok()?,
-                prev,
-            )
+            let object = Cached::decode(resource, &kv.value, kv.mod_revision)?;
+            (kind, object, prev)
         }
         WatchEvent::Delete(d) => {
-            let object = resource.decode(&d.prev.value, d.revision).ok()?;
+            let object = Cached::decode(resource, &d.prev.value, d.revision)?;
             (EventType::Deleted, object, Some(d.prev))
         }
     };
     Some(Change {
         kind,
         key,
-        object: Cached::new(resource, &object),
+        object,
         stored_prev,
         revision,
     })

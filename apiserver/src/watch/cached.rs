@@ -24,6 +24,13 @@ impl Cached {
         }
     }
 
+    /// A stored value as the API serves it at `revision` (see [`ResourceInfo::decode`]); `None` if
+    /// the value is not JSON.
+    pub fn decode(resource: &ResourceInfo, bytes: &[u8], revision: i64) -> Option<Cached> {
+        let object = resource.decode(bytes, revision).ok()?;
+        Some(Cached::new(resource, &object))
+    }
+
     /// The object as it goes on the wire.
     pub fn json(&self) -> &Bytes {
         &self.json
