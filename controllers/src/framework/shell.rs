@@ -785,8 +785,6 @@ fn host_ports_annotation(demand: &Demand, host_ports: &[u16]) -> Option<Json> {
     Some(json!({ crate::endpoints::HOST_PORTS_ANNOTATION: Json::Object(map).to_string() }))
 }
 
-/// A merge patch of a pod's status, as a background job (failures are logged: the next update
-/// writes the status again).
 /// What a task update did to its container's record.
 struct Applied {
     /// Anything changed (a re-sent update changes nothing).
@@ -795,6 +793,8 @@ struct Applied {
     first_run: bool,
 }
 
+/// A merge patch of a pod's status, as a background job (failures are logged: the next update that
+/// changes the pod's tasks writes the status again).
 fn patch_status_job(client: kube::Client, ns: String, name: String, patch: Json) -> Job {
     job(move || async move {
         let api: Api<Pod> = Api::namespaced(client, &ns);
